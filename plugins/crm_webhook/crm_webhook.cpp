@@ -1,0 +1,259 @@
+#include "crm_webhook.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "sanjog/sdk/standard_webhooks.hpp"
+
+namespace sanjog::plugins::crm_webhook {
+
+namespace sw = sdk::standard_webhooks;
+using sdk::Code;
+using sdk::DeliveryResult;
+using sdk::WebhookResponse;
+
+const char* const kConfigSchema = R"json({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "title": "crm_webhook",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["secret"],
+  "properties": {
+    "url": {
+      "type": "string",
+      "pattern": "^https?://[^\\s]+$",
+      "description": "Where routed events are POSTed (http or https). Leave out for an instance that only receives."
+    },
+    "secret": {
+      "type": "string",
+      "pattern": "^(whsec_)?[A-Za-z0-9+/]+={0,2}$",
+      "x-secret": true,
+      "description": "Standard Webhooks secret, \"whsec_\" + base64 of at least 16 random bytes; signs outbound and verifies inbound requests."
+    },
+    "timeout": {
+      "type": "string",
+      "pattern": "^([0-9]+(ms|s|m|h))+$",
+      "default": "10s",
+      "description": "Time limit for one outbound request; a timeout is retried."
+    },
+    "tolerance": {
+      "type": "string",
+      "pattern": "^([0-9]+(ms|s|m|h))+$",
+      "default": "5m",
+      "description": "How far an inbound webhook-timestamp may be from the current time before the request is refused (401)."
+    },
+    "headers": {
+      "type": "object",
+      "additionalProperties": { "type": "string" },
+      "x-secret": true,
+      "default": {},
+      "description": "Extra headers on every outbound request, for example an API key the CRM wants."
+    },
+    "accept_types": {
+      "type": "array",
+      "items": { "type": "string", "pattern": "^[a-z0-9]+(\\.[a-z0-9_]+)+$" },
+      "uniqueItems": true,
+      "default": [],
+      "description": "Event types accepted inbound; others are refused with 422. Empty: every type."
+    },
+    "content_type": {
+      "type": "string",
+      "default": "application/json",
+      "description": "Content-Type of outbound bodies built by a route template (events themselves go as application/cloudevents+json)."
+    }
+  },
+  "examples": [
+    { "url": "https://crm.example.com/sanjog/events",
+      "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }
+  ]
+})json";
+
+std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    int64_t n = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      n = n * 10 + (text[i] - '0');
+      if (n > 1'000'000'000) return std::nullopt;
+      ++i;
+    }
+    const std::string_view rest = std::string_view(text).substr(i);
+    if (rest.substr(0, 2) == "ms") {
+      total += n;
+      i += 2;
+    } else if (rest.substr(0, 1) == "s") {
+      total += n * 1000;
+      i += 1;
+    } else if (rest.substr(0, 1) == "m") {
+      total += n * 60'000;
+      i += 1;
+    } else if (rest.substr(0, 1) == "h") {
+      total += n * 3'600'000;
+      i += 1;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return std::chrono::milliseconds(total);
+}
+
+sdk::Result<Settings> parseSettings(const nlohmann::json& config) {
+  if (!config.is_object()) return {Code::kInvalidArgument, "config must be an object"};
+  Settings s;
+  s.url = config.value("url", "");
+  if (!s.url.empty() && s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0) {
+    return {Code::kInvalidArgument, "url must start with http:// or https://"};
+  }
+  auto key = sw::decodeSecret(config.value("secret", ""));
+  if (!key) {
+    return {Code::kInvalidArgument,
+            "secret must be \"whsec_\" + base64 of at least 16 bytes"};
+  }
+  s.key = std::move(*key);
+  auto timeout = parseDuration(config.value("timeout", "10s"));
+  auto tolerance = parseDuration(config.value("tolerance", "5m"));
+  if (!timeout || timeout->count() == 0) return {Code::kInvalidArgument, "timeout is not a duration"};
+  if (!tolerance) return {Code::kInvalidArgument, "tolerance is not a duration"};
+  s.timeout = *timeout;
+  s.tolerance = *tolerance;
+  if (config.contains("headers")) {
+    for (const auto& [name, value] : config["headers"].items()) {
+      if (!value.is_string()) return {Code::kInvalidArgument, "headers." + name + " must be a string"};
+      s.headers.push_back({name, value.get<std::string>()});
+    }
+  }
+  if (config.contains("accept_types")) {
+    for (const auto& t : config["accept_types"]) {
+      if (!t.is_string()) return {Code::kInvalidArgument, "accept_types must be strings"};
+      s.accept_types.push_back(t.get<std::string>());
+    }
+  }
+  s.content_type = config.value("content_type", "application/json");
+  return s;
+}
+
+sdk::Result<std::unique_ptr<CrmWebhook>> CrmWebhook::create(sdk::Host& host,
+                                                           const std::string& /*instance_id*/,
+                                                           const nlohmann::json& config) {
+  auto settings = parseSettings(config);
+  if (!settings) return settings.status();
+  auto failures = host.counter("sanjog_crm_webhook_signature_failures_total",
+                               "Inbound requests refused by the Standard Webhooks check.",
+                               {"reason"});
+  if (!failures) return failures.status();
+  auto received = host.counter("sanjog_crm_webhook_received_total",
+                               "Inbound CloudEvents by result (accepted, refused type).",
+                               {"result"});
+  if (!received) return received.status();
+  return std::make_unique<CrmWebhook>(host, std::move(settings).value(), *failures, *received);
+}
+
+WebhookResponse CrmWebhook::handleWebhook(const sdk::WebhookRequest& request) {
+  if (request.method != "POST") {
+    auto r = WebhookResponse::error(405, Code::kInvalidArgument, "only POST is accepted");
+    r.headers.push_back({"Allow", "POST"});
+    return r;
+  }
+  const auto id = request.header("webhook-id").value_or("");
+  const auto verdict = sw::verify(
+      settings_.key, id, request.header("webhook-timestamp").value_or(""),
+      request.header("webhook-signature").value_or(""), request.body, host_.nowMs() / 1000,
+      std::chrono::duration_cast<std::chrono::seconds>(settings_.tolerance).count());
+  if (verdict != sw::Verdict::kOk) {
+    signature_failures_.inc({sw::verdictName(verdict)});
+    host_.warn(std::string("refused an inbound request: ") + sw::verdictName(verdict));
+    return WebhookResponse::error(401, Code::kUnauthenticated,
+                                  std::string("signature check failed: ") +
+                                      sw::verdictName(verdict));
+  }
+  auto body = nlohmann::json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !(body.is_object() || body.is_array())) {
+    received_.inc({"invalid"});
+    return WebhookResponse::error(400, Code::kInvalidArgument,
+                                  "the body must be a CloudEvents JSON object or an array of them");
+  }
+  const bool batch = body.is_array();
+  if (!batch) body = nlohmann::json::array({std::move(body)});
+  if (body.empty()) {
+    received_.inc({"invalid"});
+    return WebhookResponse::error(400, Code::kInvalidArgument, "empty batch");
+  }
+  WebhookResponse response;
+  for (size_t i = 0; i < body.size(); ++i) {
+    auto& event = body[i];
+    const std::string where = batch ? "event " + std::to_string(i) + ": " : "";
+    if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
+        event["type"].get<std::string>().empty()) {
+      received_.inc({"invalid"});
+      return WebhookResponse::error(400, Code::kInvalidArgument,
+                                    where + "each event needs a string \"type\"");
+    }
+    if (event.contains("data") && !event["data"].is_object()) {
+      received_.inc({"invalid"});
+      return WebhookResponse::error(400, Code::kInvalidArgument,
+                                    where + "\"data\" must be a JSON object");
+    }
+    const std::string type = event["type"];
+    if (!settings_.accept_types.empty() &&
+        std::find(settings_.accept_types.begin(), settings_.accept_types.end(), type) ==
+            settings_.accept_types.end()) {
+      received_.inc({"refused_type"});
+      return WebhookResponse::error(422, Code::kInvalidArgument,
+                                    where + "event type " + type + " is not accepted here");
+    }
+    // The host assigns id, source and time; keep the sender's id for tracing.
+    if (event.contains("id")) {
+      if (event["id"].is_string()) event["senderid"] = event["id"];
+      event.erase("id");
+    }
+    event.erase("source");
+    event.erase("specversion");
+    event["providerid"] = batch ? std::string(id) + ":" + std::to_string(i) : std::string(id);
+    response.events.push_back(event.dump());
+  }
+  received_.record({"accepted"}, static_cast<double>(response.events.size()));
+  response.status = 202;
+  response.body = nlohmann::json({{"accepted", response.events.size()}}).dump();
+  return response;
+}
+
+DeliveryResult CrmWebhook::deliver(const sdk::Delivery& delivery) {
+  if (settings_.url.empty()) {
+    return DeliveryResult::permanent(Code::kInvalidArgument,
+                                     "this instance has no url to deliver to");
+  }
+  sdk::HttpRequest req;
+  req.method = "POST";
+  req.url = settings_.url;
+  req.timeout_ms = static_cast<uint32_t>(settings_.timeout.count());
+  const bool rendered = !delivery.rendered.empty();
+  req.body = rendered ? std::string(delivery.rendered) : std::string(delivery.event);
+  const int64_t ts = host_.nowMs() / 1000;
+  const std::string id(delivery.idempotency_key);
+  req.headers = settings_.headers;
+  req.headers.push_back({"content-type", rendered ? settings_.content_type
+                                                  : "application/cloudevents+json; charset=utf-8"});
+  req.headers.push_back({"user-agent", std::string("Sanjog-crm_webhook/") + kVersion});
+  req.headers.push_back({"webhook-id", id});
+  req.headers.push_back({"webhook-timestamp", std::to_string(ts)});
+  req.headers.push_back({"webhook-signature", sw::sign(settings_.key, id, ts, req.body)});
+  auto res = host_.http(req);
+  if (!res) {
+    const Code code = res.status().code();
+    return DeliveryResult::retry(code == Code::kInvalidArgument ? Code::kInvalidArgument : code,
+                                 "no response: " + res.status().message());
+  }
+  std::optional<int64_t> retry_after;
+  if (auto h = res->header("retry-after")) retry_after = sdk::parseRetryAfter(*h, host_.nowMs());
+  std::string message;
+  if (res->status >= 300) {
+    message = "the receiver answered " + std::to_string(res->status);
+    if (!res->body.empty()) message += ": " + res->body.substr(0, 200);
+  }
+  return DeliveryResult::fromHttpStatus(res->status, retry_after, message);
+}
+
+}  // namespace sanjog::plugins::crm_webhook
