@@ -1,0 +1,509 @@
+#include "app/gateway.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/cloud_event.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/time_format.h"
+#include "sanjog/sdk/crypto.hpp"
+
+namespace sanjog::app {
+
+namespace {
+
+constexpr const char* kLog = "sanjog.gateway";
+
+int httpStatusFor(Code code) {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument: return 400;
+    case Code::kUnauthenticated: return 401;
+    case Code::kNotFound: return 404;
+    case Code::kRateLimited: return 429;
+    case Code::kTimeout: return 504;
+    case Code::kUnavailable: return 503;
+    case Code::kUpstreamError: return 502;
+    case Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+// Bounded values of sanjog_webhook_requests_total{result}.
+std::string resultForStatus(int status) {
+  switch (status) {
+    case 400: case 405: case 409: case 415: case 422: return "invalid";
+    case 401: case 403: return "unauthenticated";
+    case 404: return "not_found";
+    case 413: return "too_large";
+    case 429: return "rate_limited";
+    case 503: return "unavailable";
+    default: break;
+  }
+  if (status >= 200 && status < 300) return "accepted";
+  if (status >= 500) return "error";
+  return "rejected";
+}
+
+std::string stringAt(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+bool hasAction(const plugin_host::PluginInstance& inst, const std::string& action) {
+  const auto& actions = inst.library().actions();
+  return std::find(actions.begin(), actions.end(), action) != actions.end();
+}
+
+nlohmann::json attemptsJson(const std::vector<bus::AttemptInfo>& attempts) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& a : attempts) {
+    out.push_back({{"attempt", a.attempt},
+                   {"started_at", formatRfc3339(a.started_ms)},
+                   {"duration_seconds", a.duration_seconds},
+                   {"result", a.result},
+                   {"reason", a.reason},
+                   {"http_status", a.http_status},
+                   {"message", a.message}});
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json deliveryJson(const bus::DeliveryInfo& info) {
+  const auto& d = info.delivery;
+  return {{"id", d.id},
+          {"event_id", d.event_id},
+          {"route", d.route_id},
+          {"target", d.target},
+          {"action", d.action},
+          {"state", info.state},
+          {"idempotency_key", d.idempotency_key},
+          {"attempt_count", d.attempts},
+          {"created_at", formatRfc3339(d.created_ms)},
+          {"next_attempt_at", info.state == "pending" ? nlohmann::json(formatRfc3339(d.next_attempt_ms))
+                                                      : nlohmann::json(nullptr)},
+          {"dead_reason", info.dead_reason},
+          {"provider_message_id", info.provider_message_id},
+          {"attempts", attemptsJson(info.attempts)}};
+}
+
+Reply Reply::json(int status, const nlohmann::json& body) {
+  Reply r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Reply Reply::error(int status, const std::string& code, const std::string& message) {
+  return json(status, {{"error", code}, {"message", message}});
+}
+
+std::string conversationId(const std::string& instance, const std::string& address) {
+  const std::string digest = sdk::crypto::sha256(instance + '\n' + address);
+  return "conv_" + sdk::crypto::hex(digest).substr(0, 24);
+}
+
+Gateway::Gateway(metrics::Metrics& metrics, bus::Bus& bus, const plugin_host::PluginRegistry& plugins,
+                 std::shared_ptr<plugin_host::HostServices> services)
+    : metrics_(metrics), bus_(bus), plugins_(plugins), services_(std::move(services)) {}
+
+std::variant<std::shared_ptr<Runtime>, std::vector<std::string>> Gateway::build(
+    config::Config config) {
+  auto rt = std::make_shared<Runtime>();
+  std::vector<std::string> errors;
+  for (const auto& ic : config.instances) {
+    auto lib = plugins_.find(ic.plugin);
+    if (!lib) {
+      errors.push_back("instance=" + ic.id + " pointer=/instances reason=plugin " + ic.plugin +
+                       " is not loaded");
+      continue;
+    }
+    auto inst = plugin_host::PluginInstance::create(lib, ic.id, ic.config, services_);
+    if (!inst) {
+      errors.push_back("instance=" + ic.id + " pointer=/instances reason=" + inst.status().message());
+      continue;
+    }
+    rt->instances.emplace(ic.id, std::move(inst).value());
+  }
+  auto router = routing::Router::build(config.routes, [this, &config](const std::string& id) {
+    const auto* ic = config.findInstance(id);
+    if (!ic) return std::string();
+    auto lib = plugins_.find(ic->plugin);
+    return lib ? lib->defaultAction() : std::string();
+  });
+  if (auto* errs = std::get_if<std::vector<config::ConfigError>>(&router)) {
+    for (const auto& e : *errs) errors.push_back(e.toString());
+  } else {
+    rt->router = std::make_shared<routing::Router>(std::move(std::get<routing::Router>(router)));
+  }
+  if (!errors.empty()) return errors;
+  rt->config = std::move(config);
+  return rt;
+}
+
+void Gateway::apply(std::shared_ptr<Runtime> runtime) {
+  std::map<std::string, bus::TargetOptions> targets;
+  for (const auto& ic : runtime->config.instances) {
+    auto it = runtime->instances.find(ic.id);
+    if (it != runtime->instances.end() && it->second->delivers()) {
+      targets[ic.id] = bus::TargetOptions{ic.retry};
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    runtime_ = std::move(runtime);
+  }
+  bus_.setTargets(std::move(targets));
+}
+
+std::shared_ptr<Runtime> Gateway::runtime() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return runtime_;
+}
+
+Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt, const std::string& instance,
+                                                      const std::vector<std::string>& raw_events) {
+  std::vector<bus::AppendItem> items;
+  items.reserve(raw_events.size());
+  const int64_t now = services_->now_ms ? services_->now_ms() : nowUnixMs();
+  for (const auto& raw : raw_events) {
+    const std::string id = newEventId();
+    auto normalized = normalizeEvent(std::string_view(raw), instance, now, id);
+    if (!normalized) return normalized.status();
+    nlohmann::json event = std::move(normalized).value();
+    bus::AppendItem item;
+    auto& rec = item.event;
+    rec.id = id;
+    rec.instance = instance;
+    rec.type = event["type"].get<std::string>();
+    rec.provider_id = stringAt(event, "providerid");
+    rec.time_ms = now;
+    nlohmann::json& data = event["data"];
+
+    // Conversation registry: an inbound message registers (instance, address).
+    if (rec.type == "message.received") {
+      std::string address = stringAt(data.value("contact", nlohmann::json::object()), "phone");
+      if (address.empty()) address = stringAt(data.value("contact", nlohmann::json::object()), "id");
+      if (address.empty()) address = stringAt(data, "from");
+      if (!address.empty()) {
+        std::string conv = stringAt(data, "conversation_id");
+        if (conv.empty()) {
+          conv = conversationId(instance, address);
+          data["conversation_id"] = conv;
+        }
+        item.conversation = bus::ConversationUpsert{
+            conv, instance, address, data.value("contact", nlohmann::json::object()).dump(), now};
+      }
+    }
+    if (stringAt(event, "subject").empty() && !stringAt(data, "conversation_id").empty()) {
+      event["subject"] = stringAt(data, "conversation_id");
+    }
+    rec.subject = stringAt(event, "subject");
+    const std::string order_key = rec.subject.empty() ? id : rec.subject;
+
+    // Configured routes.
+    if (rt.router) {
+      for (auto& t : rt.router->route(instance, event)) {
+        metrics_.routed.Add({{"route", t.route_id}, {"result", "matched"}}).Increment();
+        item.deliveries.push_back(
+            bus::DeliveryPlan{t.route_id, t.instance, t.action, t.rendered, order_key, ""});
+      }
+    }
+
+    // message.send goes to the channel it names, or to the conversation's.
+    if (rec.type == "message.send") {
+      std::string target = stringAt(data, "instance");
+      std::string to = stringAt(data, "to");
+      std::string conv = stringAt(data, "conversation_id");
+      if ((target.empty() || to.empty()) && !conv.empty()) {
+        if (auto c = bus_.conversation(conv)) {
+          target = c->instance;
+          to = c->address;
+        }
+      }
+      auto it = rt.instances.find(target);
+      if (!target.empty() && !to.empty() && it != rt.instances.end() && hasAction(*it->second, "send")) {
+        if (conv.empty()) conv = conversationId(target, to);
+        const bool routed = std::any_of(item.deliveries.begin(), item.deliveries.end(),
+                                        [&](const auto& p) { return p.target == target; });
+        if (!routed && target != instance) {
+          nlohmann::json enriched = event;
+          enriched["data"]["instance"] = target;
+          enriched["data"]["to"] = to;
+          enriched["data"]["conversation_id"] = conv;
+          if (stringAt(enriched, "subject").empty()) enriched["subject"] = conv;
+          item.deliveries.push_back(bus::DeliveryPlan{"", target, "send", "", conv, enriched.dump()});
+        }
+        metrics_.routed.Add({{"route", "message.send"}, {"result", "matched"}}).Increment();
+      } else {
+        metrics_.routed.Add({{"route", "message.send"}, {"result", "unresolved"}}).Increment();
+        log::warn(kLog, "message.send names no reachable channel; stored without a send delivery",
+                  {{"event_id", id}, {"instance", instance}});
+      }
+    }
+    rec.json = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+Result<std::vector<bus::AppendOutcome>> Gateway::commit(const std::string& instance,
+                                                        std::vector<bus::AppendItem> items) {
+  std::vector<std::string> types;
+  types.reserve(items.size());
+  for (const auto& i : items) types.push_back(i.event.type);
+  auto outcome = bus_.append(std::move(items));
+  if (!outcome) return outcome;
+  for (size_t i = 0; i < outcome->size(); ++i) {
+    if ((*outcome)[i].duplicate) {
+      metrics_.events_deduplicated.Add({{"instance", instance}}).Increment();
+    } else {
+      metrics_.events_published.Add({{"instance", instance}, {"type", types[i]}}).Increment();
+    }
+  }
+  return outcome;
+}
+
+Reply Gateway::handleWebhook(const std::string& instance, plugin_host::WebhookCall call) {
+  const auto started = std::chrono::steady_clock::now();
+  auto finish = [&](Reply reply, const std::string& result) {
+    metrics_.webhook_requests.Add({{"instance", instance}, {"result", result}}).Increment();
+    metrics_.webhook_duration.Add({{"instance", instance}}, metrics::latencyBuckets())
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return reply;
+  };
+  auto rt = runtime();
+  auto it = rt->instances.find(instance);
+  if (it == rt->instances.end()) {
+    // Unknown ids are not used as label values (unbounded): count them together.
+    metrics_.webhook_requests.Add({{"instance", "unknown"}, {"result", "not_found"}}).Increment();
+    return Reply::error(404, "not_found", "no instance named " + instance);
+  }
+  auto& inst = *it->second;
+  if (!inst.acceptsWebhooks()) {
+    return finish(Reply::error(404, "not_found", "instance " + instance + " takes no webhooks"),
+                  "not_found");
+  }
+  plugin_host::WebhookOutcome out = inst.handleWebhook(call);
+  Reply reply;
+  reply.status = out.http_status;
+  reply.headers = out.headers;
+  reply.content_type = out.content_type.empty() ? "application/json" : out.content_type;
+  reply.body = out.body;
+  if (out.hook_status != Code::kOk) {
+    if (reply.status < 400) reply.status = httpStatusFor(out.hook_status);
+    if (reply.body.empty()) {
+      reply = Reply::error(reply.status, std::string(codeName(out.hook_status)),
+                           out.hook_message.empty() ? "request refused" : out.hook_message);
+    }
+    if (reply.status >= 500) {
+      log::warn(kLog, "webhook handler failed", {{"instance", instance}, {"status", reply.status}});
+    }
+    return finish(reply, resultForStatus(reply.status));
+  }
+  if (reply.status < 200 || reply.status >= 300 || out.events.empty()) {
+    return finish(reply, resultForStatus(reply.status));
+  }
+  auto items = prepare(*rt, instance, out.events);
+  if (!items) {
+    log::error(kLog, "plugin emitted an invalid event",
+               {{"instance", instance}, {"reason", items.status().message()}});
+    return finish(Reply::error(500, "internal", "the plugin emitted an invalid event"), "error");
+  }
+  auto committed = commit(instance, std::move(items).value());
+  if (!committed) {
+    log::error(kLog, "commit failed; answering 503 so the provider retries",
+               {{"instance", instance}, {"reason", committed.status().message()}});
+    Reply r = Reply::error(503, "unavailable", "storage is not accepting writes; retry later");
+    r.headers.emplace_back("Retry-After", "5");
+    return finish(r, "unavailable");
+  }
+  const bool all_duplicates = std::all_of(committed->begin(), committed->end(),
+                                          [](const auto& o) { return o.duplicate; });
+  if (all_duplicates) {
+    reply.status = 200;  // SPEC: a repeated provider event is answered 200 and stored once
+    return finish(reply, "duplicate");
+  }
+  return finish(reply, "accepted");
+}
+
+void Gateway::countRejected(const std::string& instance, const std::string& result) {
+  auto rt = runtime();
+  const bool known = rt && rt->instances.count(instance) > 0;
+  metrics_.webhook_requests.Add({{"instance", known ? instance : "unknown"}, {"result", result}})
+      .Increment();
+}
+
+Status Gateway::emitFromPlugin(const std::string& instance, std::string_view event_json) {
+  auto rt = runtime();
+  auto items = prepare(*rt, instance, {std::string(event_json)});
+  if (!items) return items.status();
+  auto committed = commit(instance, std::move(items).value());
+  return committed ? Status::ok() : committed.status();
+}
+
+Reply Gateway::submitMessage(const std::string& body, const std::string& idempotency_key) {
+  nlohmann::json req = nlohmann::json::parse(body, nullptr, false);
+  if (!req.is_object()) return Reply::error(400, "invalid_argument", "body must be a JSON object");
+  if (!req.contains("message") || !req["message"].is_object()) {
+    return Reply::error(400, "invalid_argument", "\"message\" (an object) is required");
+  }
+  auto rt = runtime();
+  std::string target = stringAt(req, "instance");
+  const std::string conv = stringAt(req, "conversation_id");
+  if (target.empty() && conv.empty()) {
+    return Reply::error(400, "invalid_argument",
+                        "give \"conversation_id\", or \"instance\" and \"to\"");
+  }
+  if (!target.empty() && stringAt(req, "to").empty()) {
+    return Reply::error(400, "invalid_argument", "\"to\" is required with \"instance\"");
+  }
+  if (target.empty()) {
+    auto c = bus_.conversation(conv);
+    if (!c) return Reply::error(404, "not_found", "no conversation " + conv);
+    target = c->instance;
+  }
+  auto it = rt->instances.find(target);
+  if (it == rt->instances.end()) return Reply::error(404, "not_found", "no instance " + target);
+  if (!hasAction(*it->second, "send")) {
+    return Reply::error(422, "invalid_argument", "instance " + target + " cannot send messages");
+  }
+  if (idempotency_key.size() > 256) {
+    return Reply::error(400, "invalid_argument", "Idempotency-Key is longer than 256 bytes");
+  }
+  nlohmann::json event = {{"type", "message.send"}, {"data", req}};
+  if (!idempotency_key.empty()) event["providerid"] = idempotency_key;
+  auto items = prepare(*rt, "api", {event.dump()});
+  if (!items) return Reply::error(400, "invalid_argument", items.status().message());
+  auto committed = commit("api", std::move(items).value());
+  if (!committed) {
+    Reply r = Reply::error(503, "unavailable", "storage is not accepting writes; retry later");
+    r.headers.emplace_back("Retry-After", "5");
+    return r;
+  }
+  const auto& o = committed->front();
+  Reply r = Reply::json(202, {{"id", o.event_id}, {"status", "queued"}});
+  if (o.duplicate) r.headers.emplace_back("Idempotent-Replayed", "true");
+  return r;
+}
+
+Reply Gateway::messageStatus(const std::string& id) {
+  auto trace = bus_.event(id);
+  if (!trace || trace->event.type != "message.send") {
+    return Reply::error(404, "not_found", "no message " + id);
+  }
+  std::string status = "queued";
+  bool any_done = false;
+  bool all_dead = !trace->deliveries.empty();
+  bool retried = false;
+  for (const auto& d : trace->deliveries) {
+    if (d.state == "done") any_done = true;
+    if (d.state != "dead") all_dead = false;
+    if (!d.attempts.empty()) retried = true;
+  }
+  if (any_done) {
+    status = "sent";
+  } else if (all_dead) {
+    status = "failed";
+  } else if (retried) {
+    status = "retrying";
+  }
+  nlohmann::json deliveries = nlohmann::json::array();
+  for (const auto& d : trace->deliveries) deliveries.push_back(deliveryJson(d));
+  return Reply::json(200, {{"id", id},
+                           {"status", status},
+                           {"event", nlohmann::json::parse(trace->event.json, nullptr, false)},
+                           {"deliveries", deliveries}});
+}
+
+bus::DeliveryResult Gateway::deliver(const bus::Delivery& d) {
+  auto rt = runtime();
+  bus::DeliveryResult result;
+  auto it = rt ? rt->instances.find(d.target) : decltype(rt->instances.end()){};
+  if (!rt || it == rt->instances.end()) {
+    result.outcome = bus::Outcome::kRetry;
+    result.reason = Code::kNotFound;
+    result.message = "target instance " + d.target + " is not configured";
+    return result;
+  }
+  auto inst = it->second;
+  if (!inst->delivers() || !hasAction(*inst, d.action)) {
+    result.outcome = bus::Outcome::kPermanent;
+    result.reason = Code::kInvalidArgument;
+    result.message = "instance " + d.target + " has no action " + d.action;
+    return result;
+  }
+  result = inst->deliver(d);
+  if (result.outcome != bus::Outcome::kSuccess) {
+    log::warn("sanjog.delivery", "delivery attempt failed",
+              {{"event_id", d.event_id},
+               {"target", d.target},
+               {"attempt", d.attempts + 1},
+               {"reason", std::string(codeName(result.reason))},
+               {"http_status", result.http_status},
+               {"message", result.message}});
+  }
+  return result;
+}
+
+nlohmann::json Gateway::instancesJson() {
+  auto rt = runtime();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& ic : rt->config.instances) {
+    auto it = rt->instances.find(ic.id);
+    if (it == rt->instances.end()) continue;
+    auto& inst = *it->second;
+    const auto h = inst.health();
+    static const char* kStates[] = {"ok", "degraded", "down"};
+    metrics_.instance_up.Add({{"instance", ic.id}, {"plugin", ic.plugin}})
+        .Set(h.state == SANJOG_HEALTH_DOWN ? 0 : 1);
+    out.push_back({{"id", ic.id},
+                   {"plugin", ic.plugin},
+                   {"kind", inst.library().kind()},
+                   {"version", inst.library().version()},
+                   {"health", kStates[h.state]},
+                   {"message", h.message},
+                   {"webhooks", inst.acceptsWebhooks()},
+                   {"actions", inst.library().actions()},
+                   {"delivery_disabled", bus_.isTargetDisabled(ic.id)},
+                   {"config", ic.redacted}});
+  }
+  return {{"instances", out}};
+}
+
+nlohmann::json Gateway::routesJson() const {
+  auto rt = runtime();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rt->config.routes) {
+    nlohmann::json to = nlohmann::json::array();
+    for (const auto& t : r.to) {
+      nlohmann::json j = {{"instance", t.instance}, {"action", t.action}};
+      if (t.template_text) j["template"] = *t.template_text;
+      to.push_back(j);
+    }
+    out.push_back({{"id", r.id},
+                   {"from", {{"instance", r.from_instance}, {"types", r.types}}},
+                   {"when", r.when},
+                   {"to", to}});
+  }
+  return {{"routes", out}};
+}
+
+std::pair<bool, nlohmann::json> Gateway::readiness() {
+  bool ready = bus_.healthy();
+  nlohmann::json checks = {{"storage", ready ? "ok" : "down"}};
+  auto inst = instancesJson();
+  nlohmann::json states = nlohmann::json::object();
+  for (const auto& i : inst["instances"]) {
+    states[i["id"].get<std::string>()] = i["health"];
+    if (i["health"] == "down") ready = false;
+  }
+  checks["instances"] = states;
+  return {ready, {{"ready", ready}, {"checks", checks}}};
+}
+
+}  // namespace sanjog::app

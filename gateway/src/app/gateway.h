@@ -1,0 +1,104 @@
+// The gateway runtime: everything between the HTTP handlers and the bus.
+//
+// A Runtime is built from one validated Config (plugin instances created,
+// routes compiled) and is immutable; a reload builds a new Runtime and swaps
+// it in atomically. Requests and deliveries hold a shared_ptr to the Runtime
+// they started with, so instances of an old config are destroyed only after
+// the last call into them returned. The Bus lives across reloads.
+//
+// Threading: every public method is thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "plugin_host/plugin_instance.h"
+#include "plugin_host/plugin_library.h"
+#include "routing/router.h"
+
+namespace sanjog::app {
+
+struct Runtime {
+  config::Config config;
+  std::map<std::string, std::shared_ptr<plugin_host::PluginInstance>> instances;
+  std::shared_ptr<routing::Router> router;
+};
+
+// What an HTTP handler sends back.
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Reply json(int status, const nlohmann::json& body);
+  static Reply error(int status, const std::string& code, const std::string& message);
+};
+
+class Gateway {
+ public:
+  Gateway(metrics::Metrics& metrics, bus::Bus& bus, const plugin_host::PluginRegistry& plugins,
+          std::shared_ptr<plugin_host::HostServices> services);
+
+  // Creates instances and compiles routes; nothing is swapped in yet.
+  std::variant<std::shared_ptr<Runtime>, std::vector<std::string>> build(config::Config config);
+  // Makes `runtime` current and tells the bus the new targets (this also
+  // re-enables targets disabled by a 410).
+  void apply(std::shared_ptr<Runtime> runtime);
+  [[nodiscard]] std::shared_ptr<Runtime> runtime() const;
+
+  // Public listener.
+  Reply handleWebhook(const std::string& instance, plugin_host::WebhookCall call);
+  Reply submitMessage(const std::string& body, const std::string& idempotency_key);
+  Reply messageStatus(const std::string& id);
+
+  // Counts a webhook refused before reaching the plugin (e.g. too large).
+  void countRejected(const std::string& instance, const std::string& result);
+
+  // HostServices::emit: an event produced by a plugin outside a webhook.
+  Status emitFromPlugin(const std::string& instance, std::string_view event_json);
+
+  // Bus delivery callback.
+  bus::DeliveryResult deliver(const bus::Delivery& delivery);
+
+  // Admin listener.
+  nlohmann::json instancesJson();
+  nlohmann::json routesJson() const;
+  // Ready when storage is healthy and every instance reports OK or degraded.
+  std::pair<bool, nlohmann::json> readiness();
+
+  // Turns raw emitted events into bus items (normalize, registry, routing).
+  // Exposed for tests.
+  Result<std::vector<bus::AppendItem>> prepare(const Runtime& runtime, const std::string& instance,
+                                               const std::vector<std::string>& raw_events);
+  // Commits items and counts published / deduplicated events.
+  Result<std::vector<bus::AppendOutcome>> commit(const std::string& instance,
+                                                 std::vector<bus::AppendItem> items);
+
+ private:
+  metrics::Metrics& metrics_;
+  bus::Bus& bus_;
+  const plugin_host::PluginRegistry& plugins_;
+  std::shared_ptr<plugin_host::HostServices> services_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<Runtime> runtime_;
+};
+
+// The admin/API JSON form of one delivery with its attempts.
+nlohmann::json deliveryJson(const bus::DeliveryInfo& info);
+
+// The deterministic conversation id of (channel instance, contact address).
+std::string conversationId(const std::string& instance, const std::string& address);
+
+}  // namespace sanjog::app

@@ -1,0 +1,197 @@
+// The event bus: durable event store, deduplication, deliveries with retries
+// and dead letters, per-instance key-value state and the conversation
+// registry. `EmbeddedBus` (embedded_bus.h, SQLite in WAL mode) is the default
+// backend; a NATS JetStream backend implements the same interface later, so
+// plugins, routing and HTTP never see which one runs.
+//
+// Threading: every method is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "config/config.h"
+
+namespace sanjog::bus {
+
+struct EventRecord {
+  std::string id;           // unique, sortable (common/ids.h), assigned by the caller
+  std::string instance;     // source instance id ("api" for the HTTP API)
+  std::string type;         // CloudEvents type, e.g. "message.received"
+  std::string subject;      // conversation id, or ""
+  std::string provider_id;  // deduplication key within `instance`, "" for none
+  int64_t time_ms = 0;
+  std::string json;  // the complete CloudEvents JSON object
+};
+
+// A delivery the router decided on, stored atomically with its event.
+struct DeliveryPlan {
+  std::string route_id;  // "" for implicit deliveries (message.send by conversation)
+  std::string target;    // target instance id
+  std::string action;    // resolved action (never empty)
+  std::string rendered;  // template output, "" when the route has no template
+  // Deliveries with the same (target, order_key) are attempted strictly in
+  // append order; different keys run in parallel. The router uses the
+  // conversation id, or the event id when there is none.
+  std::string order_key;
+  // When set, `event_json` delivered to the target replaces the stored event
+  // (e.g. message.send enriched with the resolved instance and address).
+  std::string event_override;
+};
+
+// Registers or refreshes a conversation (channel instance + contact address).
+struct ConversationUpsert {
+  std::string conversation_id;
+  std::string instance;
+  std::string address;       // the channel's address of the contact (phone, PSID, chat id)
+  std::string contact_json;  // the event's data.contact object, "{}" if none
+  int64_t inbound_ms = 0;    // time of the customer's message, 0 if not inbound
+};
+
+struct AppendItem {
+  EventRecord event;
+  std::vector<DeliveryPlan> deliveries;
+  std::optional<ConversationUpsert> conversation;
+};
+
+struct AppendOutcome {
+  bool duplicate = false;
+  std::string event_id;  // the stored id; on a duplicate, the id stored first
+};
+
+struct Delivery {
+  int64_t id = 0;
+  std::string event_id;
+  std::string route_id;
+  std::string target;
+  std::string action;
+  std::string rendered;
+  std::string order_key;
+  std::string idempotency_key;  // stable across retries and replays
+  int attempts = 0;             // attempts made before this one
+  int64_t created_ms = 0;
+  int64_t next_attempt_ms = 0;
+  std::string event_json;  // what the target receives (override or stored event)
+};
+
+enum class Outcome { kSuccess, kRetry, kPermanent, kDisable };
+
+struct DeliveryResult {
+  Outcome outcome = Outcome::kRetry;
+  Code reason = Code::kInternal;  // class of the failure (kOk on success)
+  int http_status = 0;
+  std::optional<std::chrono::milliseconds> retry_after;
+  std::string message;
+  std::string provider_message_id;
+};
+
+// Called on a worker thread for each attempt. Must not throw.
+using DeliverFn = std::function<DeliveryResult(const Delivery&)>;
+
+struct TargetOptions {
+  config::RetryPolicy retry;
+};
+
+struct AttemptInfo {
+  int attempt = 0;
+  int64_t started_ms = 0;
+  double duration_seconds = 0;
+  std::string result;  // success | retry | permanent | disable
+  std::string reason;  // codeName()
+  int http_status = 0;
+  std::string message;
+};
+
+struct DeliveryInfo {
+  Delivery delivery;
+  std::string state;  // pending | done | dead
+  std::string dead_reason;
+  std::string provider_message_id;
+  int64_t updated_ms = 0;
+  std::vector<AttemptInfo> attempts;
+};
+
+struct EventTrace {
+  EventRecord event;
+  std::vector<DeliveryInfo> deliveries;
+};
+
+struct DeadLetterFilter {
+  std::optional<std::string> target;
+  std::optional<std::string> reason;
+  size_t limit = 100;
+  int64_t after_id = 0;  // paging: only ids greater than this
+};
+
+struct TargetStats {
+  int64_t pending = 0;
+  double oldest_age_seconds = 0;
+  int64_t dead = 0;
+};
+
+struct Conversation {
+  std::string conversation_id;
+  std::string instance;
+  std::string address;
+  std::string contact_json;
+  int64_t created_ms = 0;
+  int64_t last_inbound_ms = 0;
+};
+
+class Bus {
+ public:
+  virtual ~Bus() = default;
+
+  // Stores events (deduplicated on (instance, provider_id)) with their
+  // deliveries and conversation updates, atomically per item, and returns
+  // only when they are durable. Concurrent callers share one commit (group
+  // commit). A duplicate stores nothing (no deliveries either).
+  virtual Result<std::vector<AppendOutcome>> append(std::vector<AppendItem> items) = 0;
+
+  // Starts the dispatcher and `workers` delivery threads calling `deliver`.
+  virtual void start(DeliverFn deliver, int workers) = 0;
+  // Stops dispatching new attempts, waits up to `grace` for attempts in
+  // flight, then returns. Pending deliveries stay stored. Idempotent.
+  virtual void stop(std::chrono::milliseconds grace) = 0;
+
+  // The targets that may be delivered to, with their retry policies.
+  // Deliveries to other targets stay pending. Also clears "disabled" marks
+  // (a reload re-enables a target that answered 410).
+  virtual void setTargets(std::map<std::string, TargetOptions> targets) = 0;
+  // Stops delivering to `target` until the next setTargets (HTTP 410).
+  virtual void disableTarget(const std::string& target) = 0;
+  [[nodiscard]] virtual bool isTargetDisabled(const std::string& target) const = 0;
+
+  // Inspection (admin API).
+  virtual std::optional<EventTrace> event(const std::string& event_id) = 0;
+  virtual std::vector<DeliveryInfo> deadLetters(const DeadLetterFilter& filter) = 0;
+  // Moves dead letters back to pending (attempt count and age restart, the
+  // idempotency key stays). Returns how many were replayed.
+  virtual Result<int64_t> replayDeadLetter(int64_t delivery_id) = 0;
+  virtual Result<int64_t> replayDeadLetters(const DeadLetterFilter& filter) = 0;
+  virtual Result<int64_t> deleteDeadLetter(int64_t delivery_id) = 0;
+  virtual std::map<std::string, TargetStats> stats() = 0;
+  // Sets the queue_depth, queue_oldest_age_seconds and dead_letters gauges
+  // from stats() (called before each /metrics scrape).
+  virtual void refreshGauges() = 0;
+
+  // Conversation registry.
+  virtual std::optional<Conversation> conversation(const std::string& conversation_id) = 0;
+
+  // Per-instance key-value state; ttl 0 means no expiry.
+  virtual std::optional<std::string> kvGet(const std::string& instance, const std::string& key) = 0;
+  virtual Status kvPut(const std::string& instance, const std::string& key, const std::string& value,
+                       std::chrono::milliseconds ttl) = 0;
+  virtual Status kvDelete(const std::string& instance, const std::string& key) = 0;
+
+  // Whether storage is open and writable (for /readyz).
+  [[nodiscard]] virtual bool healthy() const = 0;
+};
+
+}  // namespace sanjog::bus

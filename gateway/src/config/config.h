@@ -1,0 +1,128 @@
+// The validated, typed configuration of sanjogd. Produced by ConfigLoader
+// (config_loader.h); every field here has already passed the JSON Schema in
+// config/sanjog.schema.json and the plugin's declared schema.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sanjog::config {
+
+struct ListenAddress {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8080;  // 0 picks a free port (tests); see --ports-file
+};
+
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+};
+
+struct ServerConfig {
+  ListenAddress listen;
+  size_t max_body_bytes = 1048576;
+  int threads = 64;  // HTTP worker threads (POCO serves one connection per thread)
+  std::optional<TlsConfig> tls;
+};
+
+struct AdminConfig {
+  ListenAddress listen{"127.0.0.1", 9464};
+  std::string token;  // secret
+};
+
+struct ApiConfig {
+  std::vector<std::string> keys;  // secrets; any of them is accepted
+};
+
+struct StorageConfig {
+  std::string path = "var/sanjog.db";
+  std::chrono::seconds retention{30LL * 24 * 3600};
+  std::string sync = "full";  // "full" (survives power loss) or "normal" (survives kill -9)
+  std::string encryption_key;  // secret, optional
+};
+
+struct BusConfig {
+  std::string backend = "embedded";
+  int workers = 4;  // delivery worker threads
+};
+
+struct Defaults {
+  std::string region = "BD";
+  std::string timezone = "Asia/Dhaka";
+  std::string language = "bn";
+};
+
+// Exponential backoff with jitter; attempts stop when the delivery is older
+// than max_age (then it becomes a dead letter).
+struct RetryPolicy {
+  std::chrono::milliseconds initial{5000};
+  double multiplier = 2.0;
+  std::chrono::milliseconds max_interval{3600LL * 1000};
+  std::chrono::milliseconds max_age{24LL * 3600 * 1000};
+  double jitter = 0.2;  // +- fraction of the interval
+};
+
+struct InstanceConfig {
+  std::string id;
+  std::string plugin;
+  nlohmann::json config = nlohmann::json::object();  // expanded, defaults applied
+  nlohmann::json redacted = nlohmann::json::object();  // secrets replaced by "***"
+  RetryPolicy retry;
+};
+
+struct RouteTarget {
+  std::string instance;
+  std::string action;  // empty: the target plugin's default action
+  std::optional<std::string> template_text;  // mustache, rendered against the event
+};
+
+struct RouteConfig {
+  std::string id;
+  std::string from_instance;       // "*" matches every instance
+  std::vector<std::string> types;  // empty matches every type
+  nlohmann::json when;             // filter document, null when absent
+  std::vector<RouteTarget> to;
+};
+
+struct Config {
+  int version = 1;
+  std::string source_path;  // the file it was loaded from ("" for the embedded default)
+  ServerConfig server;
+  AdminConfig admin;
+  ApiConfig api;
+  StorageConfig storage;
+  BusConfig bus;
+  std::string plugin_dir;  // empty: the default search path
+  Defaults defaults;
+  std::vector<InstanceConfig> instances;
+  std::vector<RouteConfig> routes;
+  nlohmann::json automations = nlohmann::json::array();
+
+  [[nodiscard]] const InstanceConfig* findInstance(const std::string& id) const {
+    for (const auto& i : instances) {
+      if (i.id == id) return &i;
+    }
+    return nullptr;
+  }
+};
+
+// One problem found in a config file. toString() gives the line printed by
+// --check-config: "instance=<id> pointer=<json pointer> reason=<text>".
+struct ConfigError {
+  std::string instance;  // "" when the problem is outside instances[]
+  std::string pointer;   // JSON pointer into the file, "" for the whole file
+  std::string reason;
+
+  [[nodiscard]] std::string toString() const {
+    return "instance=" + (instance.empty() ? std::string("-") : instance) +
+           " pointer=" + (pointer.empty() ? std::string("/") : pointer) + " reason=" + reason;
+  }
+};
+
+}  // namespace sanjog::config

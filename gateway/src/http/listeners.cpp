@@ -1,0 +1,429 @@
+#include "http/listeners.h"
+
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <istream>
+
+#include "common/log.h"
+#include "common/time_format.h"
+#include "sanjog/sdk/crypto.hpp"
+
+namespace sanjog::http {
+
+namespace {
+
+using Poco::Net::HTTPRequestHandler;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+constexpr const char* kLog = "sanjog.http";
+
+void send(HTTPServerResponse& response, const app::Reply& reply) {
+  response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+  for (const auto& [name, value] : reply.headers) response.set(name, value);
+  response.setContentType(reply.content_type);
+  response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+  response.send().write(reply.body.data(), static_cast<std::streamsize>(reply.body.size()));
+}
+
+void sendJson(HTTPServerResponse& response, int status, const nlohmann::json& body) {
+  send(response, app::Reply::json(status, body));
+}
+
+// Reads the body up to `limit` bytes. Returns false (and answers 413) when
+// it is larger; the connection is then closed since the rest is unread.
+bool readBody(HTTPServerRequest& request, HTTPServerResponse& response, size_t limit,
+              std::string& body) {
+  const auto declared = request.getContentLength64();
+  auto tooLarge = [&] {
+    response.setKeepAlive(false);
+    send(response, app::Reply::error(413, "too_large",
+                                     "body is larger than " + std::to_string(limit) + " bytes"));
+    return false;
+  };
+  if (declared != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH &&
+      static_cast<uint64_t>(declared) > limit) {
+    return tooLarge();
+  }
+  std::istream& in = request.stream();
+  char buf[16384];
+  while (in) {
+    in.read(buf, sizeof buf);
+    body.append(buf, static_cast<size_t>(in.gcount()));
+    if (body.size() > limit) return tooLarge();
+  }
+  return true;
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 1;
+  while (start <= path.size()) {
+    const size_t end = path.find('/', start);
+    const std::string part = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!part.empty()) parts.push_back(part);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+std::string queryParam(const Poco::URI& uri, const std::string& name) {
+  for (const auto& [k, v] : uri.getQueryParameters()) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------- public --
+
+class WebhookHandler : public HTTPRequestHandler {
+ public:
+  WebhookHandler(app::Gateway& gateway, std::string instance, std::string subpath)
+      : gateway_(gateway), instance_(std::move(instance)), subpath_(std::move(subpath)) {}
+
+  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+    auto rt = gateway_.runtime();
+    plugin_host::WebhookCall call;
+    if (!readBody(request, response, rt->config.server.max_body_bytes, call.body)) {
+      gateway_.countRejected(instance_, "too_large");
+      return;
+    }
+    call.method = request.getMethod();
+    call.path = subpath_;
+    const std::string& uri = request.getURI();
+    const auto q = uri.find('?');
+    call.query = q == std::string::npos ? "" : uri.substr(q + 1);
+    for (const auto& [name, value] : request) call.headers.emplace_back(name, value);
+    call.remote_address = request.clientAddress().host().toString();
+    send(response, gateway_.handleWebhook(instance_, std::move(call)));
+  }
+
+ private:
+  app::Gateway& gateway_;
+  std::string instance_;
+  std::string subpath_;
+};
+
+class FixedHandler : public HTTPRequestHandler {
+ public:
+  explicit FixedHandler(app::Reply reply) : reply_(std::move(reply)) {}
+  void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
+    send(response, reply_);
+  }
+
+ private:
+  app::Reply reply_;
+};
+
+class ApiHandler : public HTTPRequestHandler {
+ public:
+  ApiHandler(app::Gateway& gateway, metrics::Metrics& metrics, std::vector<std::string> parts)
+      : gateway_(gateway), metrics_(metrics), parts_(std::move(parts)) {}
+
+  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+    auto rt = gateway_.runtime();
+    if (!bearerMatches(request.get("Authorization", ""), rt->config.api.keys)) {
+      metrics_.auth_failures.Add({{"kind", "api"}}).Increment();
+      metrics_.api_requests.Add({{"kind", "api"}, {"result", "unauthenticated"}}).Increment();
+      response.set("WWW-Authenticate", "Bearer");
+      send(response, app::Reply::error(401, "unauthenticated", "a valid API key is required"));
+      return;
+    }
+    app::Reply reply;
+    const std::string& method = request.getMethod();
+    if (parts_.size() == 3 && method == "POST") {
+      std::string body;
+      if (!readBody(request, response, rt->config.server.max_body_bytes, body)) return;
+      reply = gateway_.submitMessage(body, request.get("Idempotency-Key", ""));
+    } else if (parts_.size() == 4 && method == "GET") {
+      reply = gateway_.messageStatus(parts_[3]);
+    } else {
+      reply = app::Reply::error(405, "method_not_allowed", "use POST /api/v1/messages or GET "
+                                                           "/api/v1/messages/{id}");
+    }
+    metrics_.api_requests
+        .Add({{"kind", "api"}, {"result", reply.status < 400 ? "ok" : std::to_string(reply.status)}})
+        .Increment();
+    send(response, reply);
+  }
+
+ private:
+  app::Gateway& gateway_;
+  metrics::Metrics& metrics_;
+  std::vector<std::string> parts_;
+};
+
+class PublicFactory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  PublicFactory(app::Gateway& gateway, metrics::Metrics& metrics)
+      : gateway_(gateway), metrics_(metrics) {}
+
+  HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override {
+    const std::string& uri = request.getURI();
+    const std::string path = uri.substr(0, uri.find('?'));
+    const auto parts = splitPath(path);
+    if (parts.size() >= 2 && parts[0] == "webhooks") {
+      const std::string prefix = "/webhooks/" + parts[1];
+      return new WebhookHandler(gateway_, parts[1], path.substr(std::min(prefix.size(), path.size())));
+    }
+    if (parts.size() >= 3 && parts.size() <= 4 && parts[0] == "api" && parts[1] == "v1" &&
+        parts[2] == "messages") {
+      return new ApiHandler(gateway_, metrics_, parts);
+    }
+    if (path == "/healthz") return new FixedHandler(app::Reply::json(200, {{"status", "ok"}}));
+    return new FixedHandler(app::Reply::error(404, "not_found", "no such endpoint"));
+  }
+
+ private:
+  app::Gateway& gateway_;
+  metrics::Metrics& metrics_;
+};
+
+// ----------------------------------------------------------------- admin --
+
+class MetricsHandler : public HTTPRequestHandler {
+ public:
+  MetricsHandler(bus::Bus& bus, metrics::Metrics& metrics) : bus_(bus), metrics_(metrics) {}
+  void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
+    bus_.refreshGauges();
+    app::Reply r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_.serialize();
+    send(response, r);
+  }
+
+ private:
+  bus::Bus& bus_;
+  metrics::Metrics& metrics_;
+};
+
+class ReadyHandler : public HTTPRequestHandler {
+ public:
+  explicit ReadyHandler(app::Gateway& gateway) : gateway_(gateway) {}
+  void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
+    auto [ready, body] = gateway_.readiness();
+    sendJson(response, ready ? 200 : 503, body);
+  }
+
+ private:
+  app::Gateway& gateway_;
+};
+
+class AdminHandler : public HTTPRequestHandler {
+ public:
+  AdminHandler(app::Gateway& gateway, bus::Bus& bus, metrics::Metrics& metrics, AdminHooks& hooks,
+               std::vector<std::string> parts)
+      : gateway_(gateway), bus_(bus), metrics_(metrics), hooks_(hooks), parts_(std::move(parts)) {}
+
+  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+    auto rt = gateway_.runtime();
+    if (!bearerMatches(request.get("Authorization", ""), {rt->config.admin.token})) {
+      metrics_.auth_failures.Add({{"kind", "admin"}}).Increment();
+      metrics_.api_requests.Add({{"kind", "admin"}, {"result", "unauthenticated"}}).Increment();
+      response.set("WWW-Authenticate", "Bearer");
+      send(response, app::Reply::error(401, "unauthenticated", "a valid admin token is required"));
+      return;
+    }
+    std::string body;
+    if (!readBody(request, response, rt->config.server.max_body_bytes, body)) return;
+    app::Reply reply = route(request, body);
+    metrics_.api_requests
+        .Add({{"kind", "admin"}, {"result", reply.status < 400 ? "ok" : std::to_string(reply.status)}})
+        .Increment();
+    send(response, reply);
+  }
+
+ private:
+  app::Reply route(HTTPServerRequest& request, const std::string& body) {
+    const std::string& m = request.getMethod();
+    const Poco::URI uri(request.getURI());
+    const auto& p = parts_;  // admin, v1, ...
+    const size_t n = p.size();
+    if (n == 3 && p[2] == "instances" && m == "GET") return app::Reply::json(200, gateway_.instancesJson());
+    if (n == 3 && p[2] == "routes" && m == "GET") return app::Reply::json(200, gateway_.routesJson());
+    if (n == 3 && p[2] == "reload" && m == "POST") {
+      auto errors = hooks_.reload();
+      if (errors.empty()) return app::Reply::json(200, {{"result", "applied"}});
+      return app::Reply::json(400, {{"result", "rejected"}, {"errors", errors}});
+    }
+    if (n == 4 && p[2] == "events" && m == "GET") {
+      auto trace = bus_.event(p[3]);
+      if (!trace) return app::Reply::error(404, "not_found", "no event " + p[3]);
+      nlohmann::json deliveries = nlohmann::json::array();
+      for (const auto& d : trace->deliveries) deliveries.push_back(app::deliveryJson(d));
+      return app::Reply::json(
+          200, {{"event", nlohmann::json::parse(trace->event.json, nullptr, false)},
+                {"deliveries", deliveries}});
+    }
+    if (n >= 3 && p[2] == "dead-letters") return deadLetters(m, uri, body);
+    return app::Reply::error(404, "not_found", "no such admin endpoint");
+  }
+
+  static bus::DeadLetterFilter filterFrom(const Poco::URI& uri, const std::string& body) {
+    bus::DeadLetterFilter f;
+    nlohmann::json j = body.empty() ? nlohmann::json::object()
+                                    : nlohmann::json::parse(body, nullptr, false);
+    auto pick = [&](const char* key) -> std::optional<std::string> {
+      std::string v = queryParam(uri, key);
+      if (v.empty() && j.is_object() && j.contains(key) && j[key].is_string()) {
+        v = j[key].get<std::string>();
+      }
+      return v.empty() ? std::nullopt : std::optional<std::string>(v);
+    };
+    f.target = pick("target");
+    f.reason = pick("reason");
+    if (auto l = pick("limit")) f.limit = std::clamp<size_t>(std::strtoul(l->c_str(), nullptr, 10), 1, 1000);
+    if (auto a = pick("after")) f.after_id = std::strtoll(a->c_str(), nullptr, 10);
+    return f;
+  }
+
+  app::Reply deadLetters(const std::string& m, const Poco::URI& uri, const std::string& body) {
+    const auto& p = parts_;
+    const size_t n = p.size();
+    if (n == 3 && m == "GET") {
+      auto f = filterFrom(uri, "");
+      auto list = bus_.deadLetters(f);
+      nlohmann::json items = nlohmann::json::array();
+      int64_t last = 0;
+      for (const auto& d : list) {
+        items.push_back({{"id", d.delivery.id},
+                         {"event_id", d.delivery.event_id},
+                         {"target", d.delivery.target},
+                         {"route", d.delivery.route_id},
+                         {"action", d.delivery.action},
+                         {"reason", d.dead_reason},
+                         {"message", d.attempts.empty() ? "" : d.attempts.back().message},
+                         {"attempts", d.delivery.attempts},
+                         {"dead_at", formatRfc3339(d.updated_ms)}});
+        last = d.delivery.id;
+      }
+      nlohmann::json out = {{"dead_letters", items}};
+      out["next_after"] = list.size() == f.limit ? nlohmann::json(last) : nlohmann::json(nullptr);
+      return app::Reply::json(200, out);
+    }
+    if (n == 4 && p[3] == "replay" && m == "POST") {
+      auto f = filterFrom(uri, body);
+      f.limit = std::max<size_t>(f.limit, 100000);
+      auto r = bus_.replayDeadLetters(f);
+      if (!r) return app::Reply::error(503, "unavailable", r.status().message());
+      return app::Reply::json(200, {{"replayed", *r}});
+    }
+    const int64_t id = n >= 4 ? std::strtoll(p[3].c_str(), nullptr, 10) : 0;
+    if (id <= 0) return app::Reply::error(404, "not_found", "no such dead letter");
+    if (n == 5 && p[4] == "replay" && m == "POST") {
+      auto r = bus_.replayDeadLetter(id);
+      if (!r) return app::Reply::error(r.status().code() == Code::kNotFound ? 404 : 503,
+                                       std::string(codeName(r.status().code())), r.status().message());
+      return app::Reply::json(200, {{"replayed", *r}});
+    }
+    if (n == 4 && m == "DELETE") {
+      auto r = bus_.deleteDeadLetter(id);
+      if (!r) return app::Reply::error(r.status().code() == Code::kNotFound ? 404 : 503,
+                                       std::string(codeName(r.status().code())), r.status().message());
+      return app::Reply::json(200, {{"deleted", *r}});
+    }
+    return app::Reply::error(405, "method_not_allowed", "unsupported method on dead letters");
+  }
+
+  app::Gateway& gateway_;
+  bus::Bus& bus_;
+  metrics::Metrics& metrics_;
+  AdminHooks& hooks_;
+  std::vector<std::string> parts_;
+};
+
+class AdminFactory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  AdminFactory(app::Gateway& gateway, bus::Bus& bus, metrics::Metrics& metrics, AdminHooks hooks)
+      : gateway_(gateway), bus_(bus), metrics_(metrics), hooks_(std::move(hooks)) {}
+
+  HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override {
+    const std::string& uri = request.getURI();
+    const std::string path = uri.substr(0, uri.find('?'));
+    if (path == "/metrics") return new MetricsHandler(bus_, metrics_);
+    if (path == "/healthz") return new FixedHandler(app::Reply::json(200, {{"status", "ok"}}));
+    if (path == "/readyz") return new ReadyHandler(gateway_);
+    auto parts = splitPath(path);
+    if (parts.size() >= 3 && parts[0] == "admin" && parts[1] == "v1") {
+      return new AdminHandler(gateway_, bus_, metrics_, hooks_, std::move(parts));
+    }
+    return new FixedHandler(app::Reply::error(404, "not_found", "no such endpoint"));
+  }
+
+ private:
+  app::Gateway& gateway_;
+  bus::Bus& bus_;
+  metrics::Metrics& metrics_;
+  AdminHooks hooks_;
+};
+
+}  // namespace
+
+bool bearerMatches(const std::string& authorization, const std::vector<std::string>& accepted) {
+  static const std::string kPrefix = "Bearer ";
+  if (authorization.size() <= kPrefix.size() || authorization.compare(0, kPrefix.size(), kPrefix) != 0) {
+    return false;
+  }
+  // Compare digests so the comparison takes the same time whatever the
+  // lengths; check every key (no early exit) so timing reveals nothing.
+  const std::string given = sdk::crypto::sha256(authorization.substr(kPrefix.size()));
+  bool match = false;
+  for (const auto& key : accepted) {
+    if (key.empty()) continue;
+    match |= sdk::crypto::constantTimeEqual(given, sdk::crypto::sha256(key));
+  }
+  return match;
+}
+
+Listener::Listener(const std::string& name, const config::ListenAddress& address, int threads,
+                   Poco::Net::HTTPRequestHandlerFactory* factory)
+    : name_(name) {
+  std::unique_ptr<Poco::Net::HTTPRequestHandlerFactory> owned(factory);
+  Poco::Net::ServerSocket socket;
+  socket.bind(Poco::Net::SocketAddress(address.host, address.port), true);
+  socket.listen(256);
+  port_ = socket.address().port();
+  pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(threads, 2), 60, 0);
+  auto* params = new Poco::Net::HTTPServerParams();
+  params->setMaxThreads(std::max(threads, 2));
+  params->setMaxQueued(1024);
+  params->setKeepAlive(true);
+  params->setMaxKeepAliveRequests(0);
+  params->setKeepAliveTimeout(Poco::Timespan(15, 0));
+  params->setTimeout(Poco::Timespan(30, 0));
+  params->setServerName("sanjogd");
+  server_ = std::make_unique<Poco::Net::HTTPServer>(owned.release(), *pool_, socket, params);
+  server_->start();
+  log::info(kLog, "listening", {{"listener", name_}, {"host", address.host}, {"port", port_}});
+}
+
+Listener::~Listener() { stop(); }
+
+void Listener::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  server_->stopAll(false);
+  pool_->joinAll();
+  log::info(kLog, "listener stopped", {{"listener", name_}});
+}
+
+Poco::Net::HTTPRequestHandlerFactory* makePublicFactory(app::Gateway& gateway,
+                                                        metrics::Metrics& metrics) {
+  return new PublicFactory(gateway, metrics);
+}
+
+Poco::Net::HTTPRequestHandlerFactory* makeAdminFactory(app::Gateway& gateway, bus::Bus& bus,
+                                                       metrics::Metrics& metrics, AdminHooks hooks) {
+  return new AdminFactory(gateway, bus, metrics, std::move(hooks));
+}
+
+}  // namespace sanjog::http

@@ -1,0 +1,59 @@
+// The public and admin HTTP listeners (POCO HTTPServer).
+//
+// POCO serves one connection per thread, so each listener gets its own
+// thread pool sized by server.threads (idle keep-alive connections would
+// otherwise starve new clients; see STACK.md). Handlers are small classes
+// made by a factory; every handler catches everything and answers.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/ThreadPool.h>
+
+#include "app/gateway.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+
+namespace sanjog::http {
+
+// What the admin API needs besides the gateway.
+struct AdminHooks {
+  // Reloads the config file; returns the errors (empty when applied).
+  std::function<std::vector<std::string>()> reload;
+};
+
+class Listener {
+ public:
+  // Binds and starts; throws Poco::Exception when the address is taken.
+  Listener(const std::string& name, const config::ListenAddress& address, int threads,
+           Poco::Net::HTTPRequestHandlerFactory* factory);
+  ~Listener();
+  [[nodiscard]] uint16_t port() const { return port_; }
+  // Stops accepting, lets current requests finish, joins the pool.
+  void stop();
+
+ private:
+  std::string name_;
+  std::unique_ptr<Poco::ThreadPool> pool_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+// Factories (owned by the HTTPServer they are given to).
+Poco::Net::HTTPRequestHandlerFactory* makePublicFactory(app::Gateway& gateway,
+                                                        metrics::Metrics& metrics);
+Poco::Net::HTTPRequestHandlerFactory* makeAdminFactory(app::Gateway& gateway, bus::Bus& bus,
+                                                       metrics::Metrics& metrics, AdminHooks hooks);
+
+// Constant-time check of "Authorization: Bearer <token>" against any of
+// `accepted` (empty strings never match).
+bool bearerMatches(const std::string& authorization, const std::vector<std::string>& accepted);
+
+}  // namespace sanjog::http

@@ -1,0 +1,85 @@
+#include "metrics/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace sanjog::metrics {
+
+namespace {
+
+template <typename Builder>
+auto& build(Builder builder, const char* name, const char* help,
+            const std::shared_ptr<prometheus::Registry>& registry) {
+  return builder.Name(name).Help(help).Register(*registry);
+}
+
+}  // namespace
+
+const prometheus::Histogram::BucketBoundaries& latencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  return kBuckets;
+}
+
+Metrics::Metrics()
+    : build_info(build(prometheus::BuildGauge(), "sanjog_build_info",
+                       "Build information; the value is always 1.", registry_)),
+      plugin_info(build(prometheus::BuildGauge(), "sanjog_plugin_info",
+                        "Loaded plugin libraries; the value is always 1.", registry_)),
+      instance_up(build(prometheus::BuildGauge(), "sanjog_instance_up",
+                        "1 when the instance started and reports healthy, 0 otherwise.", registry_)),
+      webhook_requests(build(prometheus::BuildCounter(), "sanjog_webhook_requests_total",
+                             "Webhook requests by instance and result.", registry_)),
+      webhook_duration(build(prometheus::BuildHistogram(), "sanjog_webhook_request_duration_seconds",
+                             "Time from request read to response, including the durable commit.",
+                             registry_)),
+      events_published(build(prometheus::BuildCounter(), "sanjog_events_published_total",
+                             "Events committed to the bus by source instance and type.", registry_)),
+      events_deduplicated(build(prometheus::BuildCounter(), "sanjog_events_deduplicated_total",
+                                "Events dropped because their provider id was already stored.",
+                                registry_)),
+      api_requests(build(prometheus::BuildCounter(), "sanjog_api_requests_total",
+                         "Requests to /api and /admin by kind (api, admin) and result.", registry_)),
+      auth_failures(build(prometheus::BuildCounter(), "sanjog_auth_failures_total",
+                          "Requests refused for a missing or wrong bearer token.", registry_)),
+      storage_commits(build(prometheus::BuildCounter(), "sanjog_storage_commits_total",
+                            "Storage transactions committed (group commits) by result.", registry_)),
+      storage_commit_duration(build(prometheus::BuildHistogram(),
+                                    "sanjog_storage_commit_duration_seconds",
+                                    "Duration of one durable commit, fsync included.", registry_)),
+      storage_commit_batch(build(prometheus::BuildHistogram(), "sanjog_storage_commit_batch_events",
+                                 "Events written per group commit.", registry_)),
+      deliveries(build(prometheus::BuildCounter(), "sanjog_deliveries_total",
+                       "Delivery attempts by target instance and result.", registry_)),
+      delivery_duration(build(prometheus::BuildHistogram(), "sanjog_delivery_duration_seconds",
+                              "Duration of one delivery attempt.", registry_)),
+      delivery_retries(build(prometheus::BuildCounter(), "sanjog_delivery_retries_total",
+                             "Delivery attempts that will be retried, by reason.", registry_)),
+      dead_letters_total(build(prometheus::BuildCounter(), "sanjog_dead_letters_total",
+                               "Deliveries moved to the dead-letter queue, by reason.", registry_)),
+      dead_letter_replays(build(prometheus::BuildCounter(), "sanjog_dead_letter_replays_total",
+                                "Dead letters put back for delivery.", registry_)),
+      dead_letters(build(prometheus::BuildGauge(), "sanjog_dead_letters",
+                         "Deliveries currently in the dead-letter queue.", registry_)),
+      queue_depth(build(prometheus::BuildGauge(), "sanjog_queue_depth",
+                        "Deliveries waiting (pending or retrying) per target.", registry_)),
+      queue_oldest_age(build(prometheus::BuildGauge(), "sanjog_queue_oldest_age_seconds",
+                             "Age of the oldest waiting delivery per target.", registry_)),
+      routed(build(prometheus::BuildCounter(), "sanjog_route_matches_total",
+                   "Events matched by a route (result=matched) or filtered out (result=filtered).",
+                   registry_)),
+      upstream_requests(build(prometheus::BuildCounter(), "sanjog_upstream_requests_total",
+                              "Outbound HTTP requests made for plugins, by status class.",
+                              registry_)),
+      upstream_duration(build(prometheus::BuildHistogram(),
+                              "sanjog_upstream_request_duration_seconds",
+                              "Duration of outbound HTTP requests made for plugins.", registry_)),
+      config_reloads(build(prometheus::BuildCounter(), "sanjog_config_reloads_total",
+                           "Configuration reloads by result (applied, rejected).", registry_)),
+      plugin_log_lines(build(prometheus::BuildCounter(), "sanjog_plugin_log_lines_total",
+                             "Log lines written by plugins, by level (kind label).", registry_)) {}
+
+std::string Metrics::serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace sanjog::metrics
