@@ -229,11 +229,11 @@ int SanjogApp::describePlugin() {
     nlohmann::json out = {{"name", lib->name()},       {"kind", lib->kind()},
                           {"version", lib->version()}, {"summary", lib->summary()},
                           {"actions", lib->actions()}, {"abi_minor", lib->abiMinor()},
-                          {"config", config::describeSchemaJson(lib->schema())},
+                          {"config", config::describeSchemaJson(nlohmann::ordered_json::parse(lib->schemaText()))},
                           {"schema", lib->schema()}};
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << config::describeSchemaMarkdown(lib->schema());
+    std::cout << config::describeSchemaMarkdown(nlohmann::ordered_json::parse(lib->schemaText()));
   }
   return EXIT_OK;
 }

@@ -59,7 +59,8 @@ class ConfigLoader {
 // Documentation of a plugin config schema: a Markdown table (key, type,
 // default, required, secret, description) and a JSON form, used by
 // --describe-plugin and the plugin READMEs.
-std::string describeSchemaMarkdown(const nlohmann::json& schema);
-nlohmann::json describeSchemaJson(const nlohmann::json& schema);
+// The schema is taken as ordered_json so rows keep the declared order.
+std::string describeSchemaMarkdown(const nlohmann::ordered_json& schema);
+nlohmann::ordered_json describeSchemaJson(const nlohmann::ordered_json& schema);
 
 }  // namespace sanjog::config

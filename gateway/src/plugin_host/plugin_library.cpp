@@ -59,7 +59,8 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const std::filesystem
     return Status(Code::kInvalidArgument, path.string() + ": plugin \"" + lib->name_ +
                                               "\" must be in a file named " + expected_file);
   }
-  lib->schema_ = nlohmann::json::parse(str(d->config_schema), nullptr, false);
+  lib->schema_text_ = str(d->config_schema);
+  lib->schema_ = nlohmann::json::parse(lib->schema_text_, nullptr, false);
   if (!lib->schema_.is_object()) {
     return Status(Code::kInvalidArgument,
                   path.string() + ": config_schema is not a JSON object");

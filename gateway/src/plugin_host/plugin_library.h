@@ -37,6 +37,8 @@ class PluginLibrary {
   [[nodiscard]] const std::string& summary() const { return summary_; }
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
   [[nodiscard]] const nlohmann::json& schema() const { return schema_; }
+  // The schema as declared (key order kept, for documentation).
+  [[nodiscard]] const std::string& schemaText() const { return schema_text_; }
   [[nodiscard]] const std::vector<std::string>& actions() const { return actions_; }
   [[nodiscard]] std::string defaultAction() const { return actions_.empty() ? "" : actions_[0]; }
   [[nodiscard]] uint32_t abiMinor() const { return abi_minor_; }
@@ -49,6 +51,7 @@ class PluginLibrary {
   std::filesystem::path path_;
   std::string name_, kind_, version_, summary_;
   nlohmann::json schema_;
+  std::string schema_text_;
   std::vector<std::string> actions_;
   uint32_t abi_minor_ = 0;
   sanjog_plugin_hooks hooks_{};  // copied, zero-filled past the plugin's struct_size
