@@ -11,3 +11,10 @@ namespace sanjog::routing {
 std::string normalizeText(std::string_view utf8);
 
 }  // namespace sanjog::routing
+
+namespace sanjog::routing {
+// NFC normalization only (no case folding): used for regex subjects and
+// patterns, which keep their case (use (?i) or rely on the filter's
+// case-insensitive matching).
+std::string composeText(std::string_view utf8);
+}  // namespace sanjog::routing
