@@ -1,0 +1,921 @@
+// The embedded bus on SQLite (WAL).
+//
+// Schema (PRAGMA user_version = 1):
+//   events(seq PK, id UNIQUE, instance, type, subject, provider_id, time_ms, json)
+//     UNIQUE(instance, provider_id) WHERE provider_id <> ''   -- deduplication
+//   deliveries(id PK, event_id, route_id, target, action, rendered, order_key,
+//              idempotency_key UNIQUE, event_override, state pending|done|dead,
+//              attempts, created_ms, next_attempt_ms, dead_reason, message,
+//              provider_message_id, updated_ms)
+//   attempts(delivery_id, attempt, started_ms, duration_s, result, reason,
+//            http_status, message)            -- one row per delivery attempt
+//   conversations(id PK, instance, address, contact_json, created_ms, last_inbound_ms)
+//   kv(instance, key, value, expires_ms)      -- plugin state
+//
+// Writes: every write (appends, delivery results, admin changes) is a job
+// queued for ONE writer thread. The writer takes every queued job, runs them
+// in one transaction (each job in a savepoint, so one failing job does not
+// undo the others), commits once, and wakes the callers: concurrent webhooks
+// share an fsync (group commit). A caller returns only after the commit; a
+// failed commit fails every job of the batch and nothing of it stays.
+//
+// Dispatch: a delivery may run when it is pending, due (next_attempt_ms <=
+// now), its target is configured and not disabled, and it is the OLDEST
+// pending delivery of its (target, order_key) -- so one conversation is
+// delivered in order while different conversations run in parallel. The
+// dispatcher queries at most 256 such heads at a time (indexes
+// deliveries_ready and deliveries_order), skips keys already running, and
+// hands ids to the worker threads. It sleeps until the next due time or until
+// an append, a result, a replay or a config change wakes it. A delivery stays
+// `pending` in the database while it is attempted, so after a crash it is
+// attempted again with the same idempotency key (at least once).
+#include "bus/embedded_bus.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <unordered_map>
+
+#include "bus/retry_policy.h"
+#include "common/log.h"
+#include "common/time_format.h"
+
+namespace sanjog::bus {
+
+namespace {
+
+constexpr const char* kLog = "sanjog.bus";
+constexpr int kSchemaVersion = 1;
+constexpr int kDispatchBatch = 256;
+
+const char* const kSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS events(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  instance TEXT NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT NOT NULL DEFAULT '',
+  provider_id TEXT NOT NULL DEFAULT '',
+  time_ms INTEGER NOT NULL,
+  json TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS events_dedup ON events(instance, provider_id)
+  WHERE provider_id <> '';
+CREATE TABLE IF NOT EXISTS deliveries(
+  id INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  route_id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  action TEXT NOT NULL,
+  rendered TEXT NOT NULL DEFAULT '',
+  order_key TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  event_override TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  next_attempt_ms INTEGER NOT NULL,
+  dead_reason TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '',
+  provider_message_id TEXT NOT NULL DEFAULT '',
+  updated_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(next_attempt_ms, id)
+  WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries(target, order_key, id)
+  WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, target, id);
+CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
+CREATE TABLE IF NOT EXISTS attempts(
+  delivery_id INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  duration_s REAL NOT NULL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  http_status INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY(delivery_id, attempt));
+CREATE TABLE IF NOT EXISTS conversations(
+  id TEXT PRIMARY KEY,
+  instance TEXT NOT NULL,
+  address TEXT NOT NULL,
+  contact_json TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  last_inbound_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv(
+  instance TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value BLOB NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  PRIMARY KEY(instance, key));
+)sql";
+
+// A prepared statement borrowed from a connection's cache; reset on scope exit.
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  ~Stmt() {
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  int step() { return sqlite3_step(s_); }
+  bool row() { return step() == SQLITE_ROW; }
+  std::string text(int c) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, c))) : std::string();
+  }
+  int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
+  double dbl(int c) { return sqlite3_column_double(s_, c); }
+  bool isNull(int c) { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+// Per-connection statement cache (each connection is used by one thread at
+// a time, so the cache needs no lock of its own).
+std::unordered_map<sqlite3*, std::unordered_map<std::string, sqlite3_stmt*>>& caches() {
+  static std::unordered_map<sqlite3*, std::unordered_map<std::string, sqlite3_stmt*>> c;
+  return c;
+}
+std::mutex& cachesMutex() {
+  static std::mutex m;
+  return m;
+}
+
+sqlite3_stmt* prepared(sqlite3* db, const std::string& sql) {
+  std::unordered_map<std::string, sqlite3_stmt*>* cache = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(cachesMutex());
+    cache = &caches()[db];
+  }
+  auto it = cache->find(sql);
+  if (it != cache->end()) return it->second;
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) !=
+      SQLITE_OK) {
+    throw std::runtime_error(std::string("SQL prepare failed: ") + sqlite3_errmsg(db));
+  }
+  cache->emplace(sql, s);
+  return s;
+}
+
+Stmt query(sqlite3* db, const std::string& sql) { return Stmt(prepared(db, sql)); }
+
+void closeDb(sqlite3* db) {
+  if (db == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(cachesMutex());
+    for (auto& [sql, s] : caches()[db]) sqlite3_finalize(s);
+    caches().erase(db);
+  }
+  sqlite3_close_v2(db);
+}
+
+Status exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    Status s(Code::kUnavailable, std::string("SQL failed: ") + (err ? err : "?"));
+    sqlite3_free(err);
+    return s;
+  }
+  return Status::ok();
+}
+
+Result<sqlite3*> openDb(const std::string& path, const std::string& sync) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return Status(Code::kUnavailable, "cannot open " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" +
+                              std::string(sync == "normal" ? "NORMAL" : "FULL") +
+                              "; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;";
+  if (auto s = exec(db, pragmas.c_str()); !s.isOk()) {
+    sqlite3_close_v2(db);
+    return s;
+  }
+  return db;
+}
+
+const char* outcomeName(Outcome o) {
+  switch (o) {
+    case Outcome::kSuccess: return "success";
+    case Outcome::kRetry: return "retry";
+    case Outcome::kPermanent: return "permanent";
+    case Outcome::kDisable: return "disable";
+  }
+  return "retry";
+}
+
+constexpr const char* kDeliveryColumns =
+    "d.id, d.event_id, d.route_id, d.target, d.action, d.rendered, d.order_key, "
+    "d.idempotency_key, d.attempts, d.created_ms, d.next_attempt_ms, "
+    "CASE WHEN d.event_override <> '' THEN d.event_override ELSE e.json END, "
+    "d.state, d.dead_reason, d.provider_message_id, d.updated_ms, d.message";
+
+DeliveryInfo readDelivery(Stmt& s) {
+  DeliveryInfo info;
+  auto& d = info.delivery;
+  d.id = s.i64(0);
+  d.event_id = s.text(1);
+  d.route_id = s.text(2);
+  d.target = s.text(3);
+  d.action = s.text(4);
+  d.rendered = s.text(5);
+  d.order_key = s.text(6);
+  d.idempotency_key = s.text(7);
+  d.attempts = static_cast<int>(s.i64(8));
+  d.created_ms = s.i64(9);
+  d.next_attempt_ms = s.i64(10);
+  d.event_json = s.text(11);
+  info.state = s.text(12);
+  info.dead_reason = s.text(13);
+  info.provider_message_id = s.text(14);
+  info.updated_ms = s.i64(15);
+  return info;
+}
+
+}  // namespace
+
+EmbeddedBus::EmbeddedBus(Options options) : options_(std::move(options)) {
+  if (!options_.now_ms) options_.now_ms = [] { return nowUnixMs(); };
+  rng_.seed(options_.seed != 0 ? options_.seed : std::random_device{}());
+}
+
+Result<std::unique_ptr<EmbeddedBus>> EmbeddedBus::open(const Options& options) {
+  std::unique_ptr<EmbeddedBus> bus(new EmbeddedBus(options));
+  if (auto s = bus->initialize(); !s.isOk()) return s;
+  return bus;
+}
+
+Status EmbeddedBus::initialize() {
+  std::error_code ec;
+  const auto parent = std::filesystem::path(options_.path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return Status(Code::kUnavailable, "cannot create " + parent.string() + ": " + ec.message());
+  auto w = openDb(options_.path, options_.sync);
+  if (!w) return w.status();
+  writer_db_ = *w;
+  int version = 0;
+  {
+    Stmt s = query(writer_db_, "PRAGMA user_version");
+    if (s.row()) version = static_cast<int>(s.i64(0));
+  }
+  if (version > kSchemaVersion) {
+    return Status(Code::kUnavailable, "the database was written by a newer sanjogd (schema " +
+                                          std::to_string(version) + ")");
+  }
+  if (auto s = exec(writer_db_, kSchemaSql); !s.isOk()) return s;
+  if (auto s = exec(writer_db_, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+      !s.isOk()) {
+    return s;
+  }
+  auto r = openDb(options_.path, options_.sync);
+  if (!r) return r.status();
+  reader_db_ = *r;
+  writer_ = std::thread([this] { writerLoop(); });
+  healthy_ = true;
+  return Status::ok();
+}
+
+EmbeddedBus::~EmbeddedBus() {
+  stop(std::chrono::milliseconds(0));
+  {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    writer_stop_ = true;
+  }
+  write_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  closeDb(reader_db_);
+  closeDb(writer_db_);
+}
+
+int64_t EmbeddedBus::now() const { return options_.now_ms(); }
+
+// ---------------------------------------------------------------- writer --
+
+Status EmbeddedBus::write(std::function<Status(sqlite3*)> run, size_t events) {
+  auto job = std::make_shared<WriteJob>();
+  job->run = std::move(run);
+  job->events = events;
+  std::unique_lock<std::mutex> lock(write_mutex_);
+  if (writer_stop_) return Status(Code::kUnavailable, "storage is closed");
+  write_queue_.push_back(job);
+  write_cv_.notify_one();
+  write_done_cv_.wait(lock, [&] { return job->done; });
+  return job->result;
+}
+
+void EmbeddedBus::writerLoop() {
+  while (true) {
+    std::deque<std::shared_ptr<WriteJob>> batch;
+    {
+      std::unique_lock<std::mutex> lock(write_mutex_);
+      write_cv_.wait(lock, [&] { return writer_stop_ || !write_queue_.empty(); });
+      if (write_queue_.empty() && writer_stop_) return;
+      batch.swap(write_queue_);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    Status commit = exec(writer_db_, "BEGIN IMMEDIATE");
+    size_t events = 0;
+    if (commit.isOk()) {
+      for (auto& job : batch) {
+        exec(writer_db_, "SAVEPOINT job");
+        try {
+          job->result = job->run(writer_db_);
+        } catch (const std::exception& e) {
+          job->result = Status(Code::kInternal, e.what());
+        }
+        if (job->result.isOk()) {
+          exec(writer_db_, "RELEASE job");
+          events += job->events;
+        } else {
+          exec(writer_db_, "ROLLBACK TO job; RELEASE job");
+        }
+      }
+      commit = exec(writer_db_, "COMMIT");
+      if (!commit.isOk()) exec(writer_db_, "ROLLBACK");
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (options_.metrics != nullptr) {
+      options_.metrics->storage_commits.Add({{"result", commit.isOk() ? "ok" : "error"}})
+          .Increment();
+      options_.metrics->storage_commit_duration.Add({}, metrics::latencyBuckets()).Observe(seconds);
+      if (events > 0) {
+        options_.metrics->storage_commit_batch
+            .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256})
+            .Observe(static_cast<double>(events));
+      }
+    }
+    if (commit.isOk()) {
+      ++commits_;
+      healthy_ = true;
+    } else {
+      healthy_ = false;
+      log::error(kLog, "commit failed; the batch was rolled back",
+                 {{"jobs", batch.size()}, {"reason", commit.message()}});
+    }
+    {
+      std::lock_guard<std::mutex> lock(write_mutex_);
+      for (auto& job : batch) {
+        if (!commit.isOk()) {
+          job->result = Status(Code::kUnavailable, "storage commit failed: " + commit.message());
+        }
+        job->done = true;
+      }
+    }
+    write_done_cv_.notify_all();
+  }
+}
+
+// ---------------------------------------------------------------- append --
+
+Result<std::vector<AppendOutcome>> EmbeddedBus::append(std::vector<AppendItem> items) {
+  auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
+  const int64_t now_ms = now();
+  size_t with_deliveries = 0;
+  for (const auto& it : items) with_deliveries += it.deliveries.empty() ? 0 : 1;
+  Status s = write(
+      [&items, outcomes, now_ms](sqlite3* db) -> Status {
+        outcomes->clear();
+        for (const auto& item : items) {
+          const auto& e = item.event;
+          AppendOutcome o;
+          o.event_id = e.id;
+          if (!e.provider_id.empty()) {
+            Stmt q = query(db, "SELECT id FROM events WHERE instance=?1 AND provider_id=?2");
+            q.bind(1, e.instance).bind(2, e.provider_id);
+            if (q.row()) {
+              o.duplicate = true;
+              o.event_id = q.text(0);
+              outcomes->push_back(o);
+              continue;
+            }
+          }
+          {
+            Stmt ins = query(db,
+                             "INSERT INTO events(id, instance, type, subject, provider_id, "
+                             "time_ms, json) VALUES(?1,?2,?3,?4,?5,?6,?7)");
+            ins.bind(1, e.id).bind(2, e.instance).bind(3, e.type).bind(4, e.subject);
+            ins.bind(5, e.provider_id).bind(6, e.time_ms).bind(7, e.json);
+            if (ins.step() != SQLITE_DONE) {
+              return Status(Code::kUnavailable,
+                            std::string("cannot store event: ") + sqlite3_errmsg(db));
+            }
+          }
+          for (size_t i = 0; i < item.deliveries.size(); ++i) {
+            const auto& p = item.deliveries[i];
+            Stmt ins = query(db,
+                             "INSERT INTO deliveries(event_id, route_id, target, action, rendered, "
+                             "order_key, idempotency_key, event_override, created_ms, "
+                             "next_attempt_ms, updated_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9,?9)");
+            ins.bind(1, e.id).bind(2, p.route_id).bind(3, p.target).bind(4, p.action);
+            ins.bind(5, p.rendered).bind(6, p.order_key.empty() ? e.id : p.order_key);
+            ins.bind(7, e.id + "." + std::to_string(i)).bind(8, p.event_override).bind(9, now_ms);
+            if (ins.step() != SQLITE_DONE) {
+              return Status(Code::kUnavailable,
+                            std::string("cannot store delivery: ") + sqlite3_errmsg(db));
+            }
+          }
+          if (item.conversation) {
+            const auto& c = *item.conversation;
+            Stmt up = query(db,
+                            "INSERT INTO conversations(id, instance, address, contact_json, "
+                            "created_ms, last_inbound_ms) VALUES(?1,?2,?3,?4,?5,?6) "
+                            "ON CONFLICT(id) DO UPDATE SET contact_json=CASE WHEN "
+                            "excluded.contact_json <> '{}' THEN excluded.contact_json ELSE "
+                            "contact_json END, last_inbound_ms=max(last_inbound_ms, "
+                            "excluded.last_inbound_ms)");
+            up.bind(1, c.conversation_id).bind(2, c.instance).bind(3, c.address);
+            up.bind(4, c.contact_json.empty() ? std::string("{}") : c.contact_json);
+            up.bind(5, now_ms).bind(6, c.inbound_ms);
+            if (up.step() != SQLITE_DONE) {
+              return Status(Code::kUnavailable,
+                            std::string("cannot store conversation: ") + sqlite3_errmsg(db));
+            }
+          }
+          outcomes->push_back(o);
+        }
+        return Status::ok();
+      },
+      items.size());
+  if (!s.isOk()) return s;
+  if (with_deliveries > 0) poke();
+  return *outcomes;
+}
+
+// -------------------------------------------------------------- dispatch --
+
+void EmbeddedBus::start(DeliverFn deliver, int workers) {
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  if (started_) return;
+  started_ = true;
+  dispatch_stop_ = false;
+  deliver_ = std::move(deliver);
+  worker_count_ = std::max(1, workers);
+  for (int i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { workerLoop(); });
+  dispatcher_ = std::thread([this] { dispatcherLoop(); });
+}
+
+void EmbeddedBus::stop(std::chrono::milliseconds grace) {
+  {
+    std::unique_lock<std::mutex> lock(dispatch_mutex_);
+    if (!started_) return;
+    dispatch_stop_ = true;
+    ready_.clear();  // not started: stays pending in storage
+    dispatch_cv_.notify_all();
+    work_cv_.notify_all();
+    if (!idle_cv_.wait_for(lock, grace, [&] { return busy_workers_ == 0; })) {
+      log::warn(kLog, "stopping with delivery attempts still running; they finish first",
+                {{"running", busy_workers_}});
+    }
+  }
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  workers_.clear();
+  started_ = false;
+}
+
+void EmbeddedBus::setTargets(std::map<std::string, TargetOptions> targets) {
+  {
+    std::lock_guard<std::mutex> lock(dispatch_mutex_);
+    targets_ = std::move(targets);
+    disabled_.clear();
+  }
+  poke();
+}
+
+void EmbeddedBus::disableTarget(const std::string& target) {
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  if (disabled_.insert(target).second) {
+    log::warn(kLog, "target disabled until the next config reload (it answered 410 Gone)",
+              {{"target", target}});
+  }
+}
+
+bool EmbeddedBus::isTargetDisabled(const std::string& target) const {
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  return disabled_.count(target) > 0;
+}
+
+void EmbeddedBus::poke() {
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  ++wake_generation_;
+  dispatch_cv_.notify_all();
+}
+
+void EmbeddedBus::dispatcherLoop() {
+  std::unique_lock<std::mutex> lock(dispatch_mutex_);
+  while (!dispatch_stop_) {
+    const uint64_t generation = wake_generation_;
+    const int free_workers = worker_count_ - busy_workers_ - static_cast<int>(ready_.size());
+    int64_t next_due = -1;
+    if (free_workers > 0) {
+      const auto targets = targets_;
+      const auto disabled = disabled_;
+      const auto running = running_keys_;
+      lock.unlock();
+      const int64_t now_ms = now();
+      std::vector<std::pair<int64_t, std::pair<std::string, std::string>>> picked;
+      try {
+        std::lock_guard<std::mutex> rlock(reader_mutex_);
+        Stmt q = query(reader_db_,
+                       "SELECT d.id, d.target, d.order_key FROM deliveries d "
+                       "WHERE d.state='pending' AND d.next_attempt_ms <= ?1 AND NOT EXISTS ("
+                       "SELECT 1 FROM deliveries p WHERE p.state='pending' AND "
+                       "p.target=d.target AND p.order_key=d.order_key AND p.id < d.id) "
+                       "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
+        q.bind(1, now_ms).bind(2, static_cast<int64_t>(kDispatchBatch));
+        while (q.row() && static_cast<int>(picked.size()) < free_workers) {
+          auto key = std::make_pair(q.text(1), q.text(2));
+          if (!targets.count(key.first) || disabled.count(key.first) || running.count(key)) {
+            continue;
+          }
+          bool dup = false;
+          for (const auto& p : picked) dup = dup || p.second == key;
+          if (!dup) picked.emplace_back(q.i64(0), key);
+        }
+        Stmt n = query(reader_db_,
+                       "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state='pending' AND "
+                       "next_attempt_ms > ?1");
+        n.bind(1, now_ms);
+        if (n.row() && !n.isNull(0)) next_due = n.i64(0);
+      } catch (const std::exception& e) {
+        log::error(kLog, "dispatch query failed", {{"reason", e.what()}});
+      }
+      lock.lock();
+      for (auto& [id, key] : picked) {
+        if (running_keys_.insert(key).second) ready_.push_back(id);
+      }
+      if (!picked.empty()) work_cv_.notify_all();
+      if (!picked.empty() && static_cast<int>(picked.size()) == free_workers) continue;
+    }
+    if (dispatch_stop_ || generation != wake_generation_) continue;
+    // Sleep until the next retry is due (wall clock), a poke, or 1 s (a
+    // safety net for clock jumps and fake clocks in tests).
+    auto wait = std::chrono::milliseconds(1000);
+    if (next_due > 0) {
+      wait = std::clamp(std::chrono::milliseconds(next_due - now()), std::chrono::milliseconds(1),
+                        wait);
+    }
+    dispatch_cv_.wait_for(lock, wait,
+                          [&] { return dispatch_stop_ || generation != wake_generation_; });
+  }
+}
+
+void EmbeddedBus::workerLoop() {
+  std::unique_lock<std::mutex> lock(dispatch_mutex_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return dispatch_stop_ || !ready_.empty(); });
+    if (dispatch_stop_ && ready_.empty()) return;
+    const int64_t id = ready_.front();
+    ready_.pop_front();
+    ++busy_workers_;
+    lock.unlock();
+    runDelivery(id);
+    lock.lock();
+    --busy_workers_;
+    ++wake_generation_;
+    dispatch_cv_.notify_all();
+    idle_cv_.notify_all();
+  }
+}
+
+void EmbeddedBus::runDelivery(int64_t id) {
+  std::optional<DeliveryInfo> info;
+  try {
+    std::lock_guard<std::mutex> rlock(reader_mutex_);
+    Stmt q = query(reader_db_, std::string("SELECT ") + kDeliveryColumns +
+                                   " FROM deliveries d JOIN events e ON e.id = d.event_id "
+                                   "WHERE d.id=?1");
+    q.bind(1, id);
+    if (q.row()) info = readDelivery(q);
+  } catch (const std::exception& e) {
+    log::error(kLog, "cannot load a delivery", {{"id", id}, {"reason", e.what()}});
+  }
+  const auto release = [&](const DeliveryInfo* d) {
+    if (d == nullptr) return;
+    std::lock_guard<std::mutex> lock(dispatch_mutex_);
+    running_keys_.erase({d->delivery.target, d->delivery.order_key});
+  };
+  if (!info || info->state != "pending") {
+    if (info) release(&*info);
+    return;
+  }
+  const Delivery& d = info->delivery;
+  config::RetryPolicy policy;
+  {
+    std::lock_guard<std::mutex> lock(dispatch_mutex_);
+    auto it = targets_.find(d.target);
+    if (it != targets_.end()) policy = it->second.retry;
+  }
+  const int64_t started_ms = now();
+  const auto t0 = std::chrono::steady_clock::now();
+  DeliveryResult result;
+  try {
+    result = deliver_(d);
+  } catch (const std::exception& e) {
+    result.outcome = Outcome::kRetry;
+    result.reason = Code::kInternal;
+    result.message = e.what();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int attempt = d.attempts + 1;
+  const int64_t end_ms = now();
+
+  std::string state = "pending";
+  std::string dead_reason;
+  int64_t next_ms = d.next_attempt_ms;
+  const std::string reason(codeName(result.reason));
+  switch (result.outcome) {
+    case Outcome::kSuccess: state = "done"; break;
+    case Outcome::kPermanent:
+      state = "dead";
+      dead_reason = reason;
+      break;
+    case Outcome::kDisable: disableTarget(d.target); break;
+    case Outcome::kRetry: {
+      double u = 0;
+      {
+        std::lock_guard<std::mutex> lock(rng_mutex_);
+        u = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
+      }
+      const auto delay = nextDelay(policy, attempt, u, result.retry_after);
+      next_ms = end_ms + delay.count();
+      if (next_ms - d.created_ms > policy.max_age.count()) {
+        state = "dead";
+        dead_reason = "expired";
+      }
+      break;
+    }
+  }
+  const std::string message = result.message.substr(0, 1000);
+  Status s = write([&](sqlite3* db) -> Status {
+    Stmt a = query(db,
+                   "INSERT OR REPLACE INTO attempts(delivery_id, attempt, started_ms, duration_s, "
+                   "result, reason, http_status, message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+    a.bind(1, d.id).bind(2, static_cast<int64_t>(attempt)).bind(3, started_ms).bind(4, seconds);
+    a.bind(5, std::string(outcomeName(result.outcome))).bind(6, reason);
+    a.bind(7, static_cast<int64_t>(result.http_status)).bind(8, message);
+    if (a.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    Stmt u = query(db,
+                   "UPDATE deliveries SET state=?2, attempts=?3, next_attempt_ms=?4, "
+                   "dead_reason=?5, message=?6, provider_message_id=?7, updated_ms=?8 "
+                   "WHERE id=?1 AND state='pending'");
+    u.bind(1, d.id).bind(2, state).bind(3, static_cast<int64_t>(attempt)).bind(4, next_ms);
+    u.bind(5, dead_reason).bind(6, message).bind(7, result.provider_message_id).bind(8, end_ms);
+    if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    return Status::ok();
+  });
+  if (!s.isOk()) {
+    // The attempt happened but its result is not stored: the delivery stays
+    // pending and is attempted again (at least once).
+    log::error(kLog, "cannot store a delivery result", {{"id", d.id}, {"reason", s.message()}});
+  }
+  if (auto* m = options_.metrics) {
+    m->deliveries.Add({{"target", d.target}, {"result", outcomeName(result.outcome)}}).Increment();
+    m->delivery_duration.Add({{"target", d.target}}, metrics::latencyBuckets()).Observe(seconds);
+    if (result.outcome == Outcome::kRetry && state == "pending") {
+      m->delivery_retries.Add({{"target", d.target}, {"reason", reason}}).Increment();
+    }
+    if (state == "dead") {
+      m->dead_letters_total.Add({{"target", d.target}, {"reason", dead_reason}}).Increment();
+    }
+  }
+  if (state == "dead") {
+    log::warn(kLog, "delivery moved to the dead letters",
+              {{"event_id", d.event_id}, {"target", d.target}, {"reason", dead_reason},
+               {"attempts", attempt}, {"message", message}});
+  }
+  release(&*info);
+}
+
+// ------------------------------------------------------------ inspection --
+
+std::optional<EventTrace> EmbeddedBus::event(const std::string& event_id) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  EventTrace trace;
+  {
+    Stmt q = query(reader_db_,
+                   "SELECT id, instance, type, subject, provider_id, time_ms, json FROM events "
+                   "WHERE id=?1");
+    q.bind(1, event_id);
+    if (!q.row()) return std::nullopt;
+    trace.event = {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.i64(5), q.text(6)};
+  }
+  {
+    Stmt q = query(reader_db_, std::string("SELECT ") + kDeliveryColumns +
+                                   " FROM deliveries d JOIN events e ON e.id = d.event_id "
+                                   "WHERE d.event_id=?1 ORDER BY d.id");
+    q.bind(1, event_id);
+    while (q.row()) trace.deliveries.push_back(readDelivery(q));
+  }
+  for (auto& info : trace.deliveries) {
+    Stmt q = query(reader_db_,
+                   "SELECT attempt, started_ms, duration_s, result, reason, http_status, message "
+                   "FROM attempts WHERE delivery_id=?1 ORDER BY attempt");
+    q.bind(1, info.delivery.id);
+    while (q.row()) {
+      info.attempts.push_back({static_cast<int>(q.i64(0)), q.i64(1), q.dbl(2), q.text(3), q.text(4),
+                               static_cast<int>(q.i64(5)), q.text(6)});
+    }
+  }
+  return trace;
+}
+
+std::vector<DeliveryInfo> EmbeddedBus::deadLetters(const DeadLetterFilter& filter) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_, std::string("SELECT ") + kDeliveryColumns +
+                                 " FROM deliveries d JOIN events e ON e.id = d.event_id "
+                                 "WHERE d.state='dead' AND d.id > ?1 AND (?2 = '' OR d.target=?2) "
+                                 "AND (?3 = '' OR d.dead_reason=?3) ORDER BY d.id LIMIT ?4");
+  q.bind(1, filter.after_id).bind(2, filter.target.value_or("")).bind(3, filter.reason.value_or(""));
+  q.bind(4, static_cast<int64_t>(std::clamp<size_t>(filter.limit, 1, 1000)));
+  std::vector<DeliveryInfo> out;
+  while (q.row()) {
+    out.push_back(readDelivery(q));
+    out.back().attempts.push_back({});
+    out.back().attempts.back().message = q.text(16);
+  }
+  return out;
+}
+
+Result<int64_t> EmbeddedBus::replayDeadLetter(int64_t delivery_id) {
+  DeadLetterFilter f;
+  int64_t changed = 0;
+  std::string target;
+  const int64_t now_ms = now();
+  Status s = write([&](sqlite3* db) -> Status {
+    Stmt q = query(db, "SELECT target FROM deliveries WHERE id=?1 AND state='dead'");
+    q.bind(1, delivery_id);
+    if (!q.row()) return Status(Code::kNotFound, "no dead letter with id " + std::to_string(delivery_id));
+    target = q.text(0);
+    Stmt u = query(db,
+                   "UPDATE deliveries SET state='pending', attempts=0, created_ms=?2, "
+                   "next_attempt_ms=?2, dead_reason='', updated_ms=?2 WHERE id=?1");
+    u.bind(1, delivery_id).bind(2, now_ms);
+    if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    changed = sqlite3_changes(db);
+    return Status::ok();
+  });
+  if (!s.isOk()) return s;
+  if (options_.metrics != nullptr) {
+    options_.metrics->dead_letter_replays.Add({{"target", target}}).Increment(double(changed));
+  }
+  poke();
+  return changed;
+}
+
+Result<int64_t> EmbeddedBus::replayDeadLetters(const DeadLetterFilter& filter) {
+  std::map<std::string, int64_t> per_target;
+  int64_t changed = 0;
+  const int64_t now_ms = now();
+  Status s = write([&](sqlite3* db) -> Status {
+    per_target.clear();
+    {
+      Stmt q = query(db,
+                     "SELECT target, COUNT(*) FROM deliveries WHERE state='dead' AND "
+                     "(?1 = '' OR target=?1) AND (?2 = '' OR dead_reason=?2) GROUP BY target");
+      q.bind(1, filter.target.value_or("")).bind(2, filter.reason.value_or(""));
+      while (q.row()) per_target[q.text(0)] = q.i64(1);
+    }
+    Stmt u = query(db,
+                   "UPDATE deliveries SET state='pending', attempts=0, created_ms=?3, "
+                   "next_attempt_ms=?3, dead_reason='', updated_ms=?3 WHERE state='dead' AND "
+                   "(?1 = '' OR target=?1) AND (?2 = '' OR dead_reason=?2)");
+    u.bind(1, filter.target.value_or("")).bind(2, filter.reason.value_or("")).bind(3, now_ms);
+    if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    changed = sqlite3_changes(db);
+    return Status::ok();
+  });
+  if (!s.isOk()) return s;
+  if (options_.metrics != nullptr) {
+    for (const auto& [t, n] : per_target) {
+      options_.metrics->dead_letter_replays.Add({{"target", t}}).Increment(double(n));
+    }
+  }
+  poke();
+  return changed;
+}
+
+Result<int64_t> EmbeddedBus::deleteDeadLetter(int64_t delivery_id) {
+  int64_t changed = 0;
+  Status s = write([&](sqlite3* db) -> Status {
+    Stmt u = query(db, "DELETE FROM deliveries WHERE id=?1 AND state='dead'");
+    u.bind(1, delivery_id);
+    if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    changed = sqlite3_changes(db);
+    if (changed == 0) return Status(Code::kNotFound, "no dead letter with id " + std::to_string(delivery_id));
+    Stmt a = query(db, "DELETE FROM attempts WHERE delivery_id=?1");
+    a.bind(1, delivery_id);
+    a.step();
+    return Status::ok();
+  });
+  if (!s.isOk()) return s;
+  return changed;
+}
+
+std::map<std::string, TargetStats> EmbeddedBus::stats() {
+  std::map<std::string, TargetStats> out;
+  const int64_t now_ms = now();
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_,
+                 "SELECT target, state, COUNT(*), MIN(created_ms) FROM deliveries "
+                 "WHERE state IN ('pending','dead') GROUP BY target, state");
+  while (q.row()) {
+    auto& t = out[q.text(0)];
+    if (q.text(1) == "pending") {
+      t.pending = q.i64(2);
+      t.oldest_age_seconds = std::max<double>(0, double(now_ms - q.i64(3)) / 1000.0);
+    } else {
+      t.dead = q.i64(2);
+    }
+  }
+  return out;
+}
+
+void EmbeddedBus::refreshGauges() {
+  if (options_.metrics == nullptr) return;
+  auto s = stats();
+  std::set<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(dispatch_mutex_);
+    for (const auto& [t, _] : targets_) names.insert(t);
+  }
+  for (const auto& [t, _] : s) names.insert(t);
+  for (const auto& t : names) {
+    const auto& st = s[t];
+    options_.metrics->queue_depth.Add({{"target", t}}).Set(double(st.pending));
+    options_.metrics->queue_oldest_age.Add({{"target", t}}).Set(st.oldest_age_seconds);
+    options_.metrics->dead_letters.Add({{"target", t}}).Set(double(st.dead));
+  }
+}
+
+std::optional<Conversation> EmbeddedBus::conversation(const std::string& conversation_id) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_,
+                 "SELECT id, instance, address, contact_json, created_ms, last_inbound_ms FROM "
+                 "conversations WHERE id=?1");
+  q.bind(1, conversation_id);
+  if (!q.row()) return std::nullopt;
+  return Conversation{q.text(0), q.text(1), q.text(2), q.text(3), q.i64(4), q.i64(5)};
+}
+
+std::optional<std::string> EmbeddedBus::kvGet(const std::string& instance, const std::string& key) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_,
+                 "SELECT value FROM kv WHERE instance=?1 AND key=?2 AND (expires_ms = 0 OR "
+                 "expires_ms > ?3)");
+  q.bind(1, instance).bind(2, key).bind(3, now());
+  if (!q.row()) return std::nullopt;
+  return q.text(0);
+}
+
+Status EmbeddedBus::kvPut(const std::string& instance, const std::string& key,
+                          const std::string& value, std::chrono::milliseconds ttl) {
+  const int64_t expires = ttl.count() > 0 ? now() + ttl.count() : 0;
+  return write([&](sqlite3* db) -> Status {
+    Stmt q = query(db, "INSERT OR REPLACE INTO kv(instance, key, value, expires_ms) VALUES(?1,?2,?3,?4)");
+    q.bind(1, instance).bind(2, key).bind(3, value).bind(4, expires);
+    return q.step() == SQLITE_DONE ? Status::ok() : Status(Code::kUnavailable, sqlite3_errmsg(db));
+  });
+}
+
+Status EmbeddedBus::kvDelete(const std::string& instance, const std::string& key) {
+  return write([&](sqlite3* db) -> Status {
+    Stmt q = query(db, "DELETE FROM kv WHERE instance=?1 AND key=?2");
+    q.bind(1, instance).bind(2, key);
+    return q.step() == SQLITE_DONE ? Status::ok() : Status(Code::kUnavailable, sqlite3_errmsg(db));
+  });
+}
+
+bool EmbeddedBus::healthy() const { return healthy_.load(); }
+
+}  // namespace sanjog::bus

@@ -1,0 +1,117 @@
+// The embedded bus: one SQLite database in WAL mode (see embedded_bus.cpp
+// for the schema and the dispatch algorithm). No external server needed.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "bus/bus.h"
+#include "metrics/metrics.h"
+
+struct sqlite3;
+
+namespace sanjog::bus {
+
+class EmbeddedBus final : public Bus {
+ public:
+  struct Options {
+    std::string path = "var/sanjog.db";
+    std::string sync = "full";             // "full" or "normal"
+    metrics::Metrics* metrics = nullptr;  // may be null (tests)
+    std::function<int64_t()> now_ms;       // default: the wall clock
+    uint64_t seed = 0;                     // jitter randomness; 0: random
+  };
+
+  static Result<std::unique_ptr<EmbeddedBus>> open(const Options& options);
+  ~EmbeddedBus() override;
+  EmbeddedBus(const EmbeddedBus&) = delete;
+  EmbeddedBus& operator=(const EmbeddedBus&) = delete;
+
+  Result<std::vector<AppendOutcome>> append(std::vector<AppendItem> items) override;
+  void start(DeliverFn deliver, int workers) override;
+  void stop(std::chrono::milliseconds grace) override;
+  void setTargets(std::map<std::string, TargetOptions> targets) override;
+  void disableTarget(const std::string& target) override;
+  [[nodiscard]] bool isTargetDisabled(const std::string& target) const override;
+  std::optional<EventTrace> event(const std::string& event_id) override;
+  std::vector<DeliveryInfo> deadLetters(const DeadLetterFilter& filter) override;
+  Result<int64_t> replayDeadLetter(int64_t delivery_id) override;
+  Result<int64_t> replayDeadLetters(const DeadLetterFilter& filter) override;
+  Result<int64_t> deleteDeadLetter(int64_t delivery_id) override;
+  std::map<std::string, TargetStats> stats() override;
+  void refreshGauges() override;
+  std::optional<Conversation> conversation(const std::string& conversation_id) override;
+  std::optional<std::string> kvGet(const std::string& instance, const std::string& key) override;
+  Status kvPut(const std::string& instance, const std::string& key, const std::string& value,
+               std::chrono::milliseconds ttl) override;
+  Status kvDelete(const std::string& instance, const std::string& key) override;
+  [[nodiscard]] bool healthy() const override;
+
+  // Wakes the dispatcher (after a test advanced its fake clock).
+  void poke();
+  // Number of transactions committed by the writer (group commit shows as
+  // commits < appends).
+  [[nodiscard]] int64_t commitCount() const { return commits_.load(); }
+
+ private:
+  // A unit of work for the writer thread, run inside the shared transaction.
+  struct WriteJob {
+    std::function<Status(sqlite3*)> run;
+    Status result;
+    bool done = false;
+    size_t events = 0;  // for the batch-size histogram
+  };
+
+  explicit EmbeddedBus(Options options);
+  Status initialize();
+  Status write(std::function<Status(sqlite3*)> run, size_t events = 0);
+  void writerLoop();
+  void dispatcherLoop();
+  void workerLoop();
+  void runDelivery(int64_t id);
+  int64_t now() const;
+
+  Options options_;
+  sqlite3* writer_db_ = nullptr;
+  sqlite3* reader_db_ = nullptr;
+  mutable std::mutex reader_mutex_;
+  std::atomic<bool> healthy_{false};
+  std::atomic<int64_t> commits_{0};
+
+  // Writer.
+  std::mutex write_mutex_;
+  std::condition_variable write_cv_;       // jobs queued
+  std::condition_variable write_done_cv_;  // a batch finished
+  std::deque<std::shared_ptr<WriteJob>> write_queue_;
+  bool writer_stop_ = false;
+  std::thread writer_;
+
+  // Dispatch.
+  mutable std::mutex dispatch_mutex_;
+  std::condition_variable dispatch_cv_;
+  std::condition_variable work_cv_;
+  std::condition_variable idle_cv_;
+  std::map<std::string, TargetOptions> targets_;
+  std::set<std::string> disabled_;
+  std::set<std::pair<std::string, std::string>> running_keys_;
+  std::deque<int64_t> ready_;
+  int busy_workers_ = 0;
+  int worker_count_ = 0;
+  bool dispatch_stop_ = false;
+  bool started_ = false;
+  uint64_t wake_generation_ = 0;
+  DeliverFn deliver_;
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;
+  std::mutex rng_mutex_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace sanjog::bus
