@@ -57,6 +57,15 @@ bool hasAction(const plugin_host::PluginInstance& inst, const std::string& actio
   return std::find(actions.begin(), actions.end(), action) != actions.end();
 }
 
+// The action that sends a message through an instance: "send" for channel
+// plugins; otherwise the default action of a plugin that delivers (a
+// crm_webhook instance bridging an in-house chat gets the message.send event
+// itself). "" when the instance cannot take messages.
+std::string sendAction(const plugin_host::PluginInstance& inst) {
+  if (hasAction(inst, "send")) return "send";
+  return inst.delivers() ? inst.library().defaultAction() : std::string();
+}
+
 nlohmann::json attemptsJson(const std::vector<bus::AttemptInfo>& attempts) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& a : attempts) {
@@ -226,7 +235,9 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt, const s
         }
       }
       auto it = rt.instances.find(target);
-      if (!target.empty() && !to.empty() && it != rt.instances.end() && hasAction(*it->second, "send")) {
+      const std::string action =
+          it != rt.instances.end() ? sendAction(*it->second) : std::string();
+      if (!target.empty() && !to.empty() && !action.empty()) {
         if (conv.empty()) conv = conversationId(target, to);
         const bool routed = std::any_of(item.deliveries.begin(), item.deliveries.end(),
                                         [&](const auto& p) { return p.target == target; });
@@ -236,7 +247,7 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt, const s
           enriched["data"]["to"] = to;
           enriched["data"]["conversation_id"] = conv;
           if (stringAt(enriched, "subject").empty()) enriched["subject"] = conv;
-          item.deliveries.push_back(bus::DeliveryPlan{"", target, "send", "", conv, enriched.dump()});
+          item.deliveries.push_back(bus::DeliveryPlan{"", target, action, "", conv, enriched.dump()});
         }
         metrics_.routed.Add({{"route", "message.send"}, {"result", "matched"}}).Increment();
       } else {
@@ -369,7 +380,7 @@ Reply Gateway::submitMessage(const std::string& body, const std::string& idempot
   }
   auto it = rt->instances.find(target);
   if (it == rt->instances.end()) return Reply::error(404, "not_found", "no instance " + target);
-  if (!hasAction(*it->second, "send")) {
+  if (sendAction(*it->second).empty()) {
     return Reply::error(422, "invalid_argument", "instance " + target + " cannot send messages");
   }
   if (idempotency_key.size() > 256) {

@@ -97,8 +97,9 @@ Errors validate(const CompiledSchema& schema, const nlohmann::json& doc, const s
     std::string reason = e.description;
     const std::string kUnknown = "Object contains a property that could not be validated";
     if (reason.rfind(kUnknown, 0) == 0) {
-      const size_t a = reason.find('\'');
+      // "... constraints: 'colour'." -- the key is in the last quotes.
       const size_t b = reason.rfind('\'');
+      const size_t a = b == std::string::npos || b == 0 ? std::string::npos : reason.rfind('\'', b - 1);
       if (a != std::string::npos && b > a) {
         const std::string key = reason.substr(a + 1, b - a - 1);
         pointer += "/" + escapePointerToken(key);

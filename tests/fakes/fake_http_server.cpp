@@ -1,0 +1,107 @@
+#include "fakes/fake_http_server.h"
+
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/StreamCopier.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace sanjog::testing {
+
+namespace {
+
+class Handler : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit Handler(FakeHttpServer& server) : server_(server) {}
+  void handleRequest(Poco::Net::HTTPServerRequest& req,
+                     Poco::Net::HTTPServerResponse& res) override {
+    RecordedRequest r;
+    r.method = req.getMethod();
+    r.uri = req.getURI();
+    for (const auto& [name, value] : req) {
+      std::string lower = name;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      r.headers[lower] = value;
+    }
+    Poco::StreamCopier::copyToString(req.stream(), r.body);
+    const ScriptedResponse answer = server_.handle(std::move(r));
+    res.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
+    for (const auto& [name, value] : answer.headers) res.set(name, value);
+    res.setContentLength(static_cast<std::streamsize>(answer.body.size()));
+    res.send() << answer.body;
+  }
+
+ private:
+  FakeHttpServer& server_;
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit Factory(FakeHttpServer& server) : server_(server) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
+    return new Handler(server_);
+  }
+
+ private:
+  FakeHttpServer& server_;
+};
+
+}  // namespace
+
+FakeHttpServer::FakeHttpServer() {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+  port_ = socket.address().port();
+  auto* params = new Poco::Net::HTTPServerParams;
+  params->setMaxThreads(8);
+  params->setKeepAlive(true);
+  server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket, params);
+  server_->start();
+}
+
+FakeHttpServer::~FakeHttpServer() { server_->stopAll(true); }
+
+std::string FakeHttpServer::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+void FakeHttpServer::script(std::vector<ScriptedResponse> responses) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  script_.assign(responses.begin(), responses.end());
+}
+
+void FakeHttpServer::setDefault(ScriptedResponse response) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  default_ = std::move(response);
+}
+
+std::vector<RecordedRequest> FakeHttpServer::requests() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return requests_;
+}
+
+bool FakeHttpServer::waitForRequests(size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
+}
+
+ScriptedResponse FakeHttpServer::handle(RecordedRequest request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requests_.push_back(std::move(request));
+  ScriptedResponse answer = default_;
+  if (!script_.empty()) {
+    answer = script_.front();
+    script_.pop_front();
+  }
+  cv_.notify_all();
+  return answer;
+}
+
+}  // namespace sanjog::testing

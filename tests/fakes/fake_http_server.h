@@ -1,0 +1,72 @@
+// A scripted HTTP server on 127.0.0.1 (port 0) standing in for a provider or
+// a CRM that cannot run here. It records every request and answers from a
+// queue of scripted responses, then from a default.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace Poco::Net {
+class HTTPServer;
+}
+
+namespace sanjog::testing {
+
+struct RecordedRequest {
+  std::string method;
+  std::string uri;
+  std::map<std::string, std::string> headers;  // lower-cased names
+  std::string body;
+  [[nodiscard]] std::string header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+struct ScriptedResponse {
+  ScriptedResponse(int status_code = 200, std::string response_body = "",  // NOLINT
+                   std::map<std::string, std::string> response_headers = {})
+      : status(status_code), body(std::move(response_body)), headers(std::move(response_headers)) {}
+  int status = 200;
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+class FakeHttpServer {
+ public:
+  FakeHttpServer();
+  ~FakeHttpServer();
+  FakeHttpServer(const FakeHttpServer&) = delete;
+  FakeHttpServer& operator=(const FakeHttpServer&) = delete;
+
+  [[nodiscard]] uint16_t port() const { return port_; }
+  [[nodiscard]] std::string url(const std::string& path = "/events") const;
+
+  // Responses used in order, one per request; then the default.
+  void script(std::vector<ScriptedResponse> responses);
+  void setDefault(ScriptedResponse response);
+
+  [[nodiscard]] std::vector<RecordedRequest> requests() const;
+  // Waits until at least `n` requests arrived; false at the deadline.
+  bool waitForRequests(size_t n, std::chrono::milliseconds timeout) const;
+
+  // Called by the request handler.
+  ScriptedResponse handle(RecordedRequest request);
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  std::deque<ScriptedResponse> script_;
+  ScriptedResponse default_;
+  std::vector<RecordedRequest> requests_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace sanjog::testing
