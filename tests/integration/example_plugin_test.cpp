@@ -1,0 +1,42 @@
+// The out-of-tree example plugin (docs/examples/hello_plugin), built by
+// scripts/build-example-plugin.sh against the INSTALLED SDK, loads into
+// sanjogd and works end to end.
+#include <filesystem>
+
+#include "integration/daemon.h"
+
+namespace sanjog::testing {
+namespace {
+
+TEST(ExamplePlugin, BuiltOutOfTreeLoadsAndRuns) {
+  const std::string dir = std::string(SANJOG_BINARY_DIR) + "/example-plugin";
+  ASSERT_TRUE(std::filesystem::exists(dir + "/libsanjog_example_hello.so"))
+      << "run scripts/build-example-plugin.sh " << SANJOG_BINARY_DIR << " first";
+  Daemon daemon;
+  std::string out;
+  ASSERT_EQ(daemon.runOnce({"--list-plugins", "--plugin-dir", dir}, out), 0) << out;
+  EXPECT_NE(out.find("example_hello"), std::string::npos) << out;
+
+  auto config = daemon.baseConfig();
+  config["plugin_dir"] = dir;
+  config["instances"] = {{{"id", "hello"}, {"plugin", "example_hello"}},
+                         {{"id", "greeter"},
+                          {"plugin", "example_hello"},
+                          {"config", {{"greeting", "nomoskar"}}}}};
+  config["routes"] = {
+      {{"id", "hello-to-greeter"}, {"from", {{"instance", "hello"}}}, {"to", {{{"instance", "greeter"}}}}}};
+  daemon.writeConfig(config);
+  ASSERT_TRUE(daemon.start());
+  auto r = daemon.publicRequest("POST", "/webhooks/hello", R"({"name":"রহিম"})",
+                                {{"X-Request-Id", "req-1"}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_TRUE(daemon.waitFor([&] {
+    return daemon.metric("sanjog_example_hello_greetings_total", {{"instance", "greeter"}}) == 1;
+  }));
+  EXPECT_NE(daemon.log().find("nomoskar, example.hello"), std::string::npos);
+  EXPECT_EQ(daemon.publicRequest("POST", "/webhooks/hello", "[1]").status, 400);
+  EXPECT_EQ(daemon.stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace sanjog::testing
