@@ -1,0 +1,396 @@
+// The embedded bus against real SQLite files, with a fake clock and real
+// worker threads. Waits are on futures/conditions with deadlines.
+#include "bus/embedded_bus.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <random>
+#include <thread>
+
+namespace sanjog::bus {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Clock {
+ public:
+  int64_t now() const { return now_.load(); }
+  void advance(int64_t ms) { now_ += ms; }
+
+ private:
+  std::atomic<int64_t> now_{1'767'225'600'000};
+};
+
+// Records attempts and answers from a per-target script; lets tests wait.
+class Recorder {
+ public:
+  DeliveryResult operator()(const Delivery& d) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    seen_.push_back(d);
+    DeliveryResult r;
+    r.outcome = Outcome::kSuccess;
+    r.reason = Code::kOk;
+    auto& script = scripts_[d.target];
+    if (!script.empty()) {
+      r = script.front();
+      script.erase(script.begin());
+    }
+    cv_.notify_all();
+    return r;
+  }
+  void script(const std::string& target, std::vector<DeliveryResult> results) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    scripts_[target] = std::move(results);
+  }
+  bool waitFor(size_t n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return seen_.size() >= n; });
+  }
+  std::vector<Delivery> seen() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<Delivery> seen_;
+  std::map<std::string, std::vector<DeliveryResult>> scripts_;
+};
+
+DeliveryResult result(Outcome o, Code reason = Code::kUpstreamError) {
+  DeliveryResult r;
+  r.outcome = o;
+  r.reason = reason;
+  r.message = "scripted";
+  return r;
+}
+
+class BusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sanjog-bus-" + std::to_string(std::random_device{}()));
+    open();
+  }
+  void TearDown() override {
+    bus_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void open() {
+    EmbeddedBus::Options o;
+    o.path = (dir_ / "sub" / "bus.db").string();
+    o.sync = "full";
+    o.metrics = &metrics_;
+    o.now_ms = [this] { return clock_.now(); };
+    o.seed = 42;
+    auto b = EmbeddedBus::open(o);
+    ASSERT_TRUE(b) << b.status().toString();
+    bus_ = std::move(b).value();
+  }
+  void reopen() {
+    bus_.reset();
+    open();
+  }
+  AppendItem item(const std::string& id, const std::string& provider_id,
+                  std::vector<std::string> targets = {}, const std::string& order_key = "") {
+    AppendItem it;
+    it.event = {id, "src", "message.received", order_key, provider_id, clock_.now(),
+                R"({"id":")" + id + R"(","type":"message.received"})"};
+    for (const auto& t : targets) it.deliveries.push_back({"r1", t, "deliver", "", order_key, ""});
+    return it;
+  }
+  void startWith(Recorder& rec, int workers = 4, config::RetryPolicy policy = fastPolicy()) {
+    bus_->setTargets({{"t", TargetOptions{policy}}, {"u", TargetOptions{policy}}});
+    bus_->start([&rec](const Delivery& d) { return rec(d); }, workers);
+  }
+  static config::RetryPolicy fastPolicy() {
+    config::RetryPolicy p;
+    p.initial = 100ms;
+    p.multiplier = 2;
+    p.max_interval = 1s;
+    p.max_age = 10s;
+    p.jitter = 0;
+    return p;
+  }
+  // Moves the fake clock and wakes the dispatcher.
+  void advance(int64_t ms) {
+    clock_.advance(ms);
+    bus_->poke();
+  }
+  bool waitState(const std::string& event_id, const std::string& state) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto t = bus_->event(event_id);
+      if (t && !t->deliveries.empty() && t->deliveries[0].state == state) return true;
+      std::this_thread::sleep_for(5ms);  // poll interval, bounded by the deadline
+    }
+    return false;
+  }
+
+  // Waits until `n` attempts of the event's first delivery are stored (the
+  // deliver function returning is not enough: the result commits after it).
+  bool waitAttempts(const std::string& event_id, size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto t = bus_->event(event_id);
+      if (t && !t->deliveries.empty() && t->deliveries[0].attempts.size() >= n) return true;
+      std::this_thread::sleep_for(2ms);  // poll interval, bounded by the deadline
+    }
+    return false;
+  }
+
+  std::filesystem::path dir_;
+  Clock clock_;
+  metrics::Metrics metrics_;
+  std::unique_ptr<EmbeddedBus> bus_;
+};
+
+TEST_F(BusTest, AppendDeduplicatesAcrossBatchesWithinABatchAndAcrossReopen) {
+  auto r = bus_->append({item("evt_1", "p1"), item("evt_2", "p1"), item("evt_3", "")});
+  ASSERT_TRUE(r);
+  EXPECT_FALSE((*r)[0].duplicate);
+  EXPECT_TRUE((*r)[1].duplicate);
+  EXPECT_EQ((*r)[1].event_id, "evt_1");
+  EXPECT_FALSE((*r)[2].duplicate);
+  reopen();
+  auto again = bus_->append({item("evt_4", "p1", {"t"})});
+  ASSERT_TRUE(again);
+  EXPECT_TRUE((*again)[0].duplicate);
+  EXPECT_FALSE(bus_->event("evt_4")) << "a duplicate stores nothing";
+  EXPECT_TRUE(bus_->event("evt_1"));
+  EXPECT_TRUE(bus_->stats().empty()) << "and no deliveries";
+}
+
+TEST_F(BusTest, ConcurrentAppendsShareCommits) {
+  constexpr int kThreads = 8, kPer = 200;
+  const int64_t before = bus_->commitCount();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPer; ++i) {
+        const std::string id = "evt_" + std::to_string(t) + "_" + std::to_string(i);
+        ASSERT_TRUE(bus_->append({item(id, id)}));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const int64_t commits = bus_->commitCount() - before;
+  EXPECT_LT(commits, kThreads * kPer / 2) << "group commit: " << commits << " commits";
+  reopen();
+  EXPECT_TRUE(bus_->event("evt_7_199"));
+}
+
+TEST_F(BusTest, DeliversWithStableIdempotencyKeyAcrossRetries) {
+  Recorder rec;
+  rec.script("t", {result(Outcome::kRetry), result(Outcome::kRetry)});
+  ASSERT_TRUE(bus_->append({item("evt_r", "", {"t"})}));
+  startWith(rec);
+  ASSERT_TRUE(waitAttempts("evt_r", 1));
+  advance(150);
+  ASSERT_TRUE(waitAttempts("evt_r", 2));
+  advance(250);
+  ASSERT_TRUE(rec.waitFor(3));
+  ASSERT_TRUE(waitState("evt_r", "done"));
+  const auto seen = rec.seen();
+  EXPECT_EQ(seen[0].idempotency_key, "evt_r.0");
+  EXPECT_EQ(seen[2].idempotency_key, "evt_r.0");
+  EXPECT_EQ(seen[2].attempts, 2);
+  auto trace = bus_->event("evt_r");
+  ASSERT_EQ(trace->deliveries[0].attempts.size(), 3u);
+  EXPECT_EQ(trace->deliveries[0].attempts[0].result, "retry");
+  EXPECT_EQ(trace->deliveries[0].attempts[2].result, "success");
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, RetryAfterIsHonoured) {
+  Recorder rec;
+  auto limited = result(Outcome::kRetry, Code::kRateLimited);
+  limited.retry_after = 800ms;
+  rec.script("t", {limited});
+  ASSERT_TRUE(bus_->append({item("evt_ra", "", {"t"})}));
+  startWith(rec);
+  ASSERT_TRUE(waitAttempts("evt_ra", 1));
+  advance(500);  // backoff (100 ms) is due, Retry-After (800 ms) is not
+  EXPECT_FALSE(rec.waitFor(2, 300ms));
+  advance(400);
+  ASSERT_TRUE(rec.waitFor(2));
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, PermanentFailureIsADeadLetterAndReplayDeliversIt) {
+  Recorder rec;
+  rec.script("t", {result(Outcome::kPermanent, Code::kInvalidArgument)});
+  ASSERT_TRUE(bus_->append({item("evt_p", "", {"t"})}));
+  startWith(rec);
+  ASSERT_TRUE(waitState("evt_p", "dead"));
+  auto dead = bus_->deadLetters({});
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].dead_reason, "invalid_argument");
+  EXPECT_EQ(bus_->stats()["t"].dead, 1);
+  EXPECT_EQ(bus_->deadLetters({std::string("u"), std::nullopt, 100, 0}).size(), 0u);
+  ASSERT_EQ(*bus_->replayDeadLetter(dead[0].delivery.id), 1);
+  ASSERT_TRUE(waitState("evt_p", "done"));
+  EXPECT_EQ(rec.seen().back().idempotency_key, "evt_p.0");
+  EXPECT_EQ(bus_->replayDeadLetter(dead[0].delivery.id).status().code(), Code::kNotFound);
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, MaxAgeTurnsRetriesIntoADeadLetter) {
+  Recorder rec;
+  std::vector<DeliveryResult> failures(100, result(Outcome::kRetry));
+  rec.script("t", failures);
+  ASSERT_TRUE(bus_->append({item("evt_m", "", {"t"})}));
+  startWith(rec);
+  for (size_t n = 1; n < 40; ++n) {
+    ASSERT_TRUE(waitAttempts("evt_m", n));
+    if (bus_->event("evt_m")->deliveries[0].state == "dead") break;
+    advance(1100);
+  }
+  ASSERT_TRUE(waitState("evt_m", "dead"));
+  EXPECT_EQ(bus_->deadLetters({})[0].dead_reason, "expired");
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, DeleteAndBulkReplay) {
+  Recorder rec;
+  rec.script("t", {result(Outcome::kPermanent), result(Outcome::kPermanent),
+                   result(Outcome::kPermanent)});
+  ASSERT_TRUE(bus_->append({item("evt_a", "", {"t"}), item("evt_b", "", {"t"}),
+                            item("evt_c", "", {"t"})}));
+  startWith(rec);
+  ASSERT_TRUE(waitState("evt_a", "dead") && waitState("evt_b", "dead") &&
+              waitState("evt_c", "dead"));
+  auto dead = bus_->deadLetters({});
+  ASSERT_EQ(dead.size(), 3u);
+  EXPECT_EQ(*bus_->deleteDeadLetter(dead[0].delivery.id), 1);
+  EXPECT_EQ(bus_->deleteDeadLetter(dead[0].delivery.id).status().code(), Code::kNotFound);
+  DeadLetterFilter f;
+  f.target = "t";
+  EXPECT_EQ(*bus_->replayDeadLetters(f), 2);
+  ASSERT_TRUE(waitState("evt_b", "done") && waitState("evt_c", "done"));
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, OneConversationInOrderOthersInParallel) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::map<std::string, std::vector<std::string>> order;
+  std::atomic<int> concurrent{0}, peak{0};
+  std::atomic<int> done{0};
+  bus_->setTargets({{"t", TargetOptions{fastPolicy()}}});
+  bus_->start(
+      [&](const Delivery& d) {
+        const int now = ++concurrent;
+        int p = peak.load();
+        while (now > p && !peak.compare_exchange_weak(p, now)) {
+        }
+        std::this_thread::sleep_for(2ms);  // simulated provider latency
+        {
+          std::lock_guard<std::mutex> lock(m);
+          order[d.order_key].push_back(d.event_id);
+        }
+        --concurrent;
+        ++done;
+        cv.notify_all();
+        DeliveryResult r;
+        r.outcome = Outcome::kSuccess;
+        r.reason = Code::kOk;
+        return r;
+      },
+      4);
+  std::vector<AppendItem> items;
+  for (int i = 0; i < 20; ++i) {
+    for (const std::string conv : {"conv_a", "conv_b", "conv_c", "conv_d"}) {
+      char id[32];
+      std::snprintf(id, sizeof(id), "evt_%s_%02d", conv.c_str(), i);
+      items.push_back(item(id, "", {"t"}, conv));
+    }
+  }
+  ASSERT_TRUE(bus_->append(std::move(items)));
+  std::unique_lock<std::mutex> lock(m);
+  ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return done.load() == 80; }));
+  for (const auto& [conv, ids] : order) {
+    ASSERT_EQ(ids.size(), 20u);
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end())) << conv;
+  }
+  EXPECT_GT(peak.load(), 1) << "different conversations run in parallel";
+  lock.unlock();
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, DisabledTargetWaitsUntilSetTargets) {
+  Recorder rec;
+  rec.script("t", {result(Outcome::kDisable, Code::kNotFound)});
+  ASSERT_TRUE(bus_->append({item("evt_g", "", {"t"})}));
+  startWith(rec);
+  ASSERT_TRUE(rec.waitFor(1));
+  ASSERT_TRUE(waitState("evt_g", "pending"));
+  EXPECT_TRUE(bus_->isTargetDisabled("t"));
+  advance(5000);
+  EXPECT_FALSE(rec.waitFor(2, 300ms));
+  bus_->setTargets({{"t", TargetOptions{fastPolicy()}}});
+  ASSERT_TRUE(rec.waitFor(2));
+  ASSERT_TRUE(waitState("evt_g", "done"));
+  EXPECT_FALSE(bus_->isTargetDisabled("t"));
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, PendingDeliveriesResumeAfterReopen) {
+  ASSERT_TRUE(bus_->append({item("evt_crash", "", {"t"})}));
+  reopen();  // never started: as if the process died right after the 2xx
+  Recorder rec;
+  startWith(rec);
+  ASSERT_TRUE(rec.waitFor(1));
+  EXPECT_EQ(rec.seen()[0].event_id, "evt_crash");
+  EXPECT_EQ(rec.seen()[0].idempotency_key, "evt_crash.0");
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, KeyValueWithTtlAndConversations) {
+  ASSERT_TRUE(bus_->kvPut("i", "k", "v", 0ms).isOk());
+  ASSERT_TRUE(bus_->kvPut("i", "short", "s", 1000ms).isOk());
+  EXPECT_EQ(bus_->kvGet("i", "k"), "v");
+  EXPECT_EQ(bus_->kvGet("other", "k"), std::nullopt);
+  EXPECT_EQ(bus_->kvGet("i", "short"), "s");
+  clock_.advance(1001);
+  EXPECT_EQ(bus_->kvGet("i", "short"), std::nullopt);
+  ASSERT_TRUE(bus_->kvDelete("i", "k").isOk());
+  EXPECT_EQ(bus_->kvGet("i", "k"), std::nullopt);
+
+  auto it = item("evt_c1", "");
+  it.conversation = ConversationUpsert{"conv_1", "wa", "+8801711000001", R"({"name":"রহিম"})", 5};
+  ASSERT_TRUE(bus_->append({it}));
+  auto c = bus_->conversation("conv_1");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->instance, "wa");
+  EXPECT_EQ(c->address, "+8801711000001");
+  EXPECT_EQ(c->contact_json, R"({"name":"রহিম"})");
+  EXPECT_FALSE(bus_->conversation("conv_2"));
+}
+
+TEST_F(BusTest, StatsAndGauges) {
+  ASSERT_TRUE(bus_->append({item("evt_s1", "", {"t"}), item("evt_s2", "", {"t"})}));
+  clock_.advance(3000);
+  auto s = bus_->stats();
+  EXPECT_EQ(s["t"].pending, 2);
+  EXPECT_DOUBLE_EQ(s["t"].oldest_age_seconds, 3.0);
+  bus_->refreshGauges();
+  EXPECT_NE(metrics_.serialize().find("sanjog_queue_depth{target=\"t\"} 2"), std::string::npos);
+  EXPECT_TRUE(bus_->healthy());
+}
+
+TEST_F(BusTest, UnwritableLocationFailsToOpen) {
+  EmbeddedBus::Options o;
+  o.path = "/proc/sanjog-cannot-write-here/bus.db";
+  auto b = EmbeddedBus::open(o);
+  EXPECT_FALSE(b);
+  EXPECT_EQ(b.status().code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace sanjog::bus
