@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -122,7 +123,14 @@ const CompiledSchema& topSchema() {
   return *kSchema;
 }
 
+// Secrets and configs are small regular files; refusing anything else keeps
+// "${file:/dev/zero}" from eating the machine.
 std::optional<std::string> readFile(const std::string& path) {
+  constexpr uintmax_t kMaxBytes = 1 << 20;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec) || std::filesystem::file_size(path, ec) > kMaxBytes) {
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
   std::ostringstream ss;
@@ -175,7 +183,7 @@ std::optional<std::string> expandString(const std::string& in, std::string& erro
       const std::string path = expr.substr(5);
       auto content = readFile(path);
       if (!content) {
-        error = "cannot read file " + path;
+        error = "cannot read file " + path + " (a regular file of at most 1 MiB)";
         return std::nullopt;
       }
       if (!content->empty() && content->back() == '\n') content->pop_back();
