@@ -314,6 +314,7 @@ int SanjogApp::serve(config::Config cfg) {
   bus_options.path = cfg.storage.path;
   bus_options.sync = cfg.storage.sync;
   bus_options.metrics = metrics_.get();
+  bus_options.retention = cfg.storage.retention;
   auto opened = bus::EmbeddedBus::open(bus_options);
   if (!opened) {
     log::error(kLog, "cannot open storage", {{"path", cfg.storage.path}, {"reason", opened.status().message()}});

@@ -578,6 +578,14 @@ void EmbeddedBus::dispatcherLoop() {
       if (!picked.empty() && static_cast<int>(picked.size()) == free_workers) continue;
     }
     if (dispatch_stop_ || generation != wake_generation_) continue;
+    if (options_.retention.count() > 0 && now() - last_purge_ms_ > 3'600'000) {
+      last_purge_ms_ = now();
+      lock.unlock();
+      auto purged = purge();
+      if (purged && *purged > 0) log::info(kLog, "retention: deleted old events", {{"events", *purged}});
+      lock.lock();
+      continue;
+    }
     // Sleep until the next retry is due (wall clock), a poke, or 1 s (a
     // safety net for clock jumps and fake clocks in tests).
     auto wait = std::chrono::milliseconds(1000);
@@ -914,6 +922,40 @@ Status EmbeddedBus::kvDelete(const std::string& instance, const std::string& key
     q.bind(1, instance).bind(2, key);
     return q.step() == SQLITE_DONE ? Status::ok() : Status(Code::kUnavailable, sqlite3_errmsg(db));
   });
+}
+
+Result<int64_t> EmbeddedBus::purge() {
+  const int64_t now_ms = now();
+  const int64_t cutoff = options_.retention.count() > 0 ? now_ms - options_.retention.count() : 0;
+  int64_t deleted = 0;
+  Status s = write([&](sqlite3* db) -> Status {
+    Stmt kv = query(db, "DELETE FROM kv WHERE expires_ms <> 0 AND expires_ms <= ?1");
+    kv.bind(1, now_ms);
+    kv.step();
+    if (cutoff <= 0) return Status::ok();
+    Stmt a = query(db,
+                   "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d "
+                   "JOIN events e ON e.id = d.event_id WHERE e.time_ms < ?1 AND d.state = 'done' "
+                   "AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = e.id AND "
+                   "o.state <> 'done'))");
+    a.bind(1, cutoff);
+    if (a.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    Stmt d = query(db,
+                   "DELETE FROM deliveries WHERE state = 'done' AND event_id IN (SELECT e.id FROM "
+                   "events e WHERE e.time_ms < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries o "
+                   "WHERE o.event_id = e.id AND o.state <> 'done'))");
+    d.bind(1, cutoff);
+    if (d.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    Stmt e = query(db,
+                   "DELETE FROM events WHERE time_ms < ?1 AND NOT EXISTS (SELECT 1 FROM "
+                   "deliveries o WHERE o.event_id = events.id)");
+    e.bind(1, cutoff);
+    if (e.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    deleted = sqlite3_changes(db);
+    return Status::ok();
+  });
+  if (!s.isOk()) return s;
+  return deleted;
 }
 
 bool EmbeddedBus::healthy() const { return healthy_.load(); }

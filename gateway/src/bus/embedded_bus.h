@@ -27,6 +27,10 @@ class EmbeddedBus final : public Bus {
     metrics::Metrics* metrics = nullptr;  // may be null (tests)
     std::function<int64_t()> now_ms;       // default: the wall clock
     uint64_t seed = 0;                     // jitter randomness; 0: random
+    // Delivered events older than this are deleted (with their deliveries
+    // and attempts) by purge(), which the dispatcher runs hourly. Events
+    // with a pending or dead delivery are kept. 0 keeps everything.
+    std::chrono::milliseconds retention{0};
   };
 
   static Result<std::unique_ptr<EmbeddedBus>> open(const Options& options);
@@ -56,6 +60,9 @@ class EmbeddedBus final : public Bus {
 
   // Wakes the dispatcher (after a test advanced its fake clock).
   void poke();
+  // Applies the retention (see Options::retention) and drops expired KV
+  // entries; returns the number of events deleted.
+  Result<int64_t> purge();
   // Number of transactions committed by the writer (group commit shows as
   // commits < appends).
   [[nodiscard]] int64_t commitCount() const { return commits_.load(); }
@@ -107,6 +114,7 @@ class EmbeddedBus final : public Bus {
   bool dispatch_stop_ = false;
   bool started_ = false;
   uint64_t wake_generation_ = 0;
+  int64_t last_purge_ms_ = 0;
   DeliverFn deliver_;
   std::thread dispatcher_;
   std::vector<std::thread> workers_;

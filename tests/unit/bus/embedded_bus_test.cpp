@@ -384,6 +384,31 @@ TEST_F(BusTest, StatsAndGauges) {
   EXPECT_TRUE(bus_->healthy());
 }
 
+TEST_F(BusTest, RetentionDeletesOnlyFinishedOldEvents) {
+  bus_.reset();
+  EmbeddedBus::Options o;
+  o.path = (dir_ / "ret.db").string();
+  o.now_ms = [this] { return clock_.now(); };
+  o.retention = std::chrono::hours(24);
+  bus_ = std::move(EmbeddedBus::open(o)).value();
+  Recorder rec;
+  rec.script("t", {result(Outcome::kSuccess, Code::kOk), result(Outcome::kPermanent)});
+  ASSERT_TRUE(bus_->append({item("evt_done", "p_done", {"t"})}));
+  ASSERT_TRUE(bus_->append({item("evt_dead", "", {"t"})}));
+  ASSERT_TRUE(bus_->append({item("evt_plain", "")}));
+  startWith(rec);
+  ASSERT_TRUE(waitState("evt_done", "done") && waitState("evt_dead", "dead"));
+  bus_->stop(1s);
+  ASSERT_TRUE(bus_->kvPut("i", "k", "v", 1000ms).isOk());
+  EXPECT_EQ(*bus_->purge(), 0) << "nothing is old yet";
+  clock_.advance(25LL * 3600 * 1000);
+  EXPECT_EQ(*bus_->purge(), 2);
+  EXPECT_FALSE(bus_->event("evt_done"));
+  EXPECT_FALSE(bus_->event("evt_plain"));
+  EXPECT_TRUE(bus_->event("evt_dead")) << "dead letters are kept for replay";
+  EXPECT_EQ(bus_->kvGet("i", "k"), std::nullopt);
+}
+
 TEST_F(BusTest, UnwritableLocationFailsToOpen) {
   EmbeddedBus::Options o;
   o.path = "/proc/sanjog-cannot-write-here/bus.db";
