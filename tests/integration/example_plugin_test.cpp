@@ -2,6 +2,7 @@
 // scripts/build-example-plugin.sh against the INSTALLED SDK, loads into
 // sanjogd and works end to end.
 #include <filesystem>
+#include <fstream>
 
 #include "integration/daemon.h"
 
@@ -36,6 +37,42 @@ TEST(ExamplePlugin, BuiltOutOfTreeLoadsAndRuns) {
   EXPECT_NE(daemon.log().find("nomoskar, example.hello"), std::string::npos);
   EXPECT_EQ(daemon.publicRequest("POST", "/webhooks/hello", "[1]").status, 400);
   EXPECT_EQ(daemon.stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace sanjog::testing
+
+namespace sanjog::testing {
+namespace {
+
+// Every first-party plugin README carries the config table that
+// `sanjogd --describe-plugin NAME --markdown` prints, between markers.
+TEST(PluginDocs, ReadmeConfigTablesMatchDescribePlugin) {
+  const std::filesystem::path plugins = std::filesystem::path(SANJOG_SOURCE_DIR) / "plugins";
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(plugins)) {
+    if (!entry.is_directory() || !std::filesystem::exists(entry.path() / "CMakeLists.txt")) continue;
+    const std::string name = entry.path().filename().string();
+    SCOPED_TRACE(name);
+    std::ifstream in(entry.path() / "README.md");
+    ASSERT_TRUE(in) << "plugins/" << name << "/README.md is missing";
+    const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string begin = "<!-- config-table:begin -->\n", end = "<!-- config-table:end -->";
+    const size_t a = readme.find(begin), b = readme.find(end);
+    ASSERT_TRUE(a != std::string::npos && b != std::string::npos && b > a);
+    const std::string table = readme.substr(a + begin.size(), b - a - begin.size());
+    Daemon d;
+    std::string out;
+    ASSERT_EQ(d.runOnce({"--describe-plugin", name, "--markdown", "--plugin-dir",
+                         SANJOG_PLUGIN_BUILD_DIR},
+                        out),
+              0)
+        << out;
+    EXPECT_EQ(table, out) << "regenerate the table with: sanjogd --describe-plugin " << name
+                          << " --markdown";
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);
 }
 
 }  // namespace
