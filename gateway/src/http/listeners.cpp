@@ -39,11 +39,22 @@ void sendJson(HTTPServerResponse& response, int status, const nlohmann::json& bo
 }
 
 // Reads the body up to `limit` bytes. Returns false (and answers 413) when
-// it is larger; the connection is then closed since the rest is unread.
+// it is larger. Before answering, up to kDrainBytes of the rest are read and
+// discarded, so a client still sending its body sees the 413 instead of a
+// connection reset; beyond that the connection is closed.
+constexpr size_t kDrainBytes = 8u << 20;
+
 bool readBody(HTTPServerRequest& request, HTTPServerResponse& response, size_t limit,
               std::string& body) {
   const auto declared = request.getContentLength64();
+  std::istream& in = request.stream();
+  char buf[16384];
   auto tooLarge = [&] {
+    size_t drained = 0;
+    while (in && drained < kDrainBytes) {
+      in.read(buf, sizeof buf);
+      drained += static_cast<size_t>(in.gcount());
+    }
     response.setKeepAlive(false);
     send(response, app::Reply::error(413, "too_large",
                                      "body is larger than " + std::to_string(limit) + " bytes"));
@@ -53,8 +64,6 @@ bool readBody(HTTPServerRequest& request, HTTPServerResponse& response, size_t l
       static_cast<uint64_t>(declared) > limit) {
     return tooLarge();
   }
-  std::istream& in = request.stream();
-  char buf[16384];
   while (in) {
     in.read(buf, sizeof buf);
     body.append(buf, static_cast<size_t>(in.gcount()));
