@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 namespace sanjog::testing {
 
@@ -32,6 +33,7 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     }
     Poco::StreamCopier::copyToString(req.stream(), r.body);
     const ScriptedResponse answer = server_.handle(std::move(r));
+    if (answer.delay.count() > 0) std::this_thread::sleep_for(answer.delay);  // latency, not a wait
     res.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
     for (const auto& [name, value] : answer.headers) res.set(name, value);
     res.setContentLength(static_cast<std::streamsize>(answer.body.size()));

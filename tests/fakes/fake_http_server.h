@@ -36,6 +36,8 @@ struct ScriptedResponse {
   int status = 200;
   std::string body;
   std::map<std::string, std::string> headers;
+  // Simulated provider latency before answering (for timeout tests).
+  std::chrono::milliseconds delay{0};
 };
 
 class FakeHttpServer {

@@ -81,6 +81,37 @@ TEST_F(FlowTest, ReceiverErrorsAreRetriedWithTheSameWebhookId) {
             2);
 }
 
+TEST_F(FlowTest, SlowReceiverTimesOutAndIsRetried) {
+  ScriptedResponse slow(200, "late");
+  slow.delay = std::chrono::milliseconds(3000);  // over b's 2 s timeout
+  receiver_.script({slow});
+  startDaemon();
+  ASSERT_EQ(daemon_.postSigned("a", kSecretA, "msg_t1", event()).status, 202);
+  ASSERT_TRUE(receiver_.waitForRequests(2, kWait));
+  EXPECT_TRUE(daemon_.waitFor([&] {
+    return daemon_.metric("sanjog_deliveries_total", {{"target", "b"}, {"result", "success"}}) == 1;
+  }));
+  EXPECT_EQ(daemon_.metric("sanjog_delivery_retries_total", {{"target", "b"}, {"reason", "timeout"}}),
+            1);
+  EXPECT_EQ(daemon_.metric("sanjog_upstream_requests_total", {{"instance", "b"}, {"result", "timeout"}}),
+            1);
+  const auto reqs = receiver_.requests();
+  EXPECT_EQ(reqs[0].header("webhook-id"), reqs[1].header("webhook-id"));
+}
+
+TEST_F(FlowTest, RateLimitedReceiverIsRetriedAfterRetryAfter) {
+  receiver_.script({ScriptedResponse(429, "slow down", {{"Retry-After", "1"}})});
+  startDaemon();
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(daemon_.postSigned("a", kSecretA, "msg_429", event()).status, 202);
+  ASSERT_TRUE(receiver_.waitForRequests(2, kWait));
+  // Backoff alone would retry after 100 ms; Retry-After asks for 1 s.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  EXPECT_EQ(daemon_.metric("sanjog_delivery_retries_total",
+                           {{"target", "b"}, {"reason", "rate_limited"}}),
+            1);
+}
+
 TEST_F(FlowTest, PermanentErrorIsADeadLetterAndReplayDeliversIt) {
   receiver_.setDefault({400, "bad request"});
   startDaemon();

@@ -1,16 +1,14 @@
-#include "crm_webhook.hpp"
-
-#include <algorithm>
+// crm_webhook's config: the schema it declares, and its conversion into
+// Settings (checked again here: a plugin does not trust its input).
 #include <cctype>
 
+#include "crm_webhook.hpp"
 #include "sanjog/sdk/standard_webhooks.hpp"
 
 namespace sanjog::plugins::crm_webhook {
 
 namespace sw = sdk::standard_webhooks;
 using sdk::Code;
-using sdk::DeliveryResult;
-using sdk::WebhookResponse;
 
 const char* const kConfigSchema = R"json({
   "$schema": "http://json-schema.org/draft-07/schema#",
@@ -149,111 +147,6 @@ sdk::Result<std::unique_ptr<CrmWebhook>> CrmWebhook::create(sdk::Host& host,
                                {"result"});
   if (!received) return received.status();
   return std::make_unique<CrmWebhook>(host, std::move(settings).value(), *failures, *received);
-}
-
-WebhookResponse CrmWebhook::handleWebhook(const sdk::WebhookRequest& request) {
-  if (request.method != "POST") {
-    auto r = WebhookResponse::error(405, Code::kInvalidArgument, "only POST is accepted");
-    r.headers.push_back({"Allow", "POST"});
-    return r;
-  }
-  const auto id = request.header("webhook-id").value_or("");
-  const auto verdict = sw::verify(
-      settings_.key, id, request.header("webhook-timestamp").value_or(""),
-      request.header("webhook-signature").value_or(""), request.body, host_.nowMs() / 1000,
-      std::chrono::duration_cast<std::chrono::seconds>(settings_.tolerance).count());
-  if (verdict != sw::Verdict::kOk) {
-    signature_failures_.inc({sw::verdictName(verdict)});
-    host_.warn(std::string("refused an inbound request: ") + sw::verdictName(verdict));
-    return WebhookResponse::error(401, Code::kUnauthenticated,
-                                  std::string("signature check failed: ") +
-                                      sw::verdictName(verdict));
-  }
-  auto body = nlohmann::json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !(body.is_object() || body.is_array())) {
-    received_.inc({"invalid"});
-    return WebhookResponse::error(400, Code::kInvalidArgument,
-                                  "the body must be a CloudEvents JSON object or an array of them");
-  }
-  const bool batch = body.is_array();
-  if (!batch) body = nlohmann::json::array({std::move(body)});
-  if (body.empty()) {
-    received_.inc({"invalid"});
-    return WebhookResponse::error(400, Code::kInvalidArgument, "empty batch");
-  }
-  WebhookResponse response;
-  for (size_t i = 0; i < body.size(); ++i) {
-    auto& event = body[i];
-    const std::string where = batch ? "event " + std::to_string(i) + ": " : "";
-    if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
-        event["type"].get<std::string>().empty()) {
-      received_.inc({"invalid"});
-      return WebhookResponse::error(400, Code::kInvalidArgument,
-                                    where + "each event needs a string \"type\"");
-    }
-    if (event.contains("data") && !event["data"].is_object()) {
-      received_.inc({"invalid"});
-      return WebhookResponse::error(400, Code::kInvalidArgument,
-                                    where + "\"data\" must be a JSON object");
-    }
-    const std::string type = event["type"];
-    if (!settings_.accept_types.empty() &&
-        std::find(settings_.accept_types.begin(), settings_.accept_types.end(), type) ==
-            settings_.accept_types.end()) {
-      received_.inc({"refused_type"});
-      return WebhookResponse::error(422, Code::kInvalidArgument,
-                                    where + "event type " + type + " is not accepted here");
-    }
-    // The host assigns id, source and time; keep the sender's id for tracing.
-    if (event.contains("id")) {
-      if (event["id"].is_string()) event["senderid"] = event["id"];
-      event.erase("id");
-    }
-    event.erase("source");
-    event.erase("specversion");
-    event["providerid"] = batch ? std::string(id) + ":" + std::to_string(i) : std::string(id);
-    response.events.push_back(event.dump());
-  }
-  received_.record({"accepted"}, static_cast<double>(response.events.size()));
-  response.status = 202;
-  response.body = nlohmann::json({{"accepted", response.events.size()}}).dump();
-  return response;
-}
-
-DeliveryResult CrmWebhook::deliver(const sdk::Delivery& delivery) {
-  if (settings_.url.empty()) {
-    return DeliveryResult::permanent(Code::kInvalidArgument,
-                                     "this instance has no url to deliver to");
-  }
-  sdk::HttpRequest req;
-  req.method = "POST";
-  req.url = settings_.url;
-  req.timeout_ms = static_cast<uint32_t>(settings_.timeout.count());
-  const bool rendered = !delivery.rendered.empty();
-  req.body = rendered ? std::string(delivery.rendered) : std::string(delivery.event);
-  const int64_t ts = host_.nowMs() / 1000;
-  const std::string id(delivery.idempotency_key);
-  req.headers = settings_.headers;
-  req.headers.push_back({"content-type", rendered ? settings_.content_type
-                                                  : "application/cloudevents+json; charset=utf-8"});
-  req.headers.push_back({"user-agent", std::string("Sanjog-crm_webhook/") + kVersion});
-  req.headers.push_back({"webhook-id", id});
-  req.headers.push_back({"webhook-timestamp", std::to_string(ts)});
-  req.headers.push_back({"webhook-signature", sw::sign(settings_.key, id, ts, req.body)});
-  auto res = host_.http(req);
-  if (!res) {
-    const Code code = res.status().code();
-    return DeliveryResult::retry(code == Code::kInvalidArgument ? Code::kInvalidArgument : code,
-                                 "no response: " + res.status().message());
-  }
-  std::optional<int64_t> retry_after;
-  if (auto h = res->header("retry-after")) retry_after = sdk::parseRetryAfter(*h, host_.nowMs());
-  std::string message;
-  if (res->status >= 300) {
-    message = "the receiver answered " + std::to_string(res->status);
-    if (!res->body.empty()) message += ": " + res->body.substr(0, 200);
-  }
-  return DeliveryResult::fromHttpStatus(res->status, retry_after, message);
 }
 
 }  // namespace sanjog::plugins::crm_webhook
