@@ -289,6 +289,16 @@ Status EmbeddedBus::initialize() {
                                           std::to_string(version) + ")");
   }
   if (auto s = exec(writer_db_, kSchemaSql); !s.isOk()) return s;
+  if (options_.max_bytes > 0) {
+    int64_t page_size = 4096;
+    {
+      Stmt s = query(writer_db_, "PRAGMA page_size");
+      if (s.row()) page_size = s.i64(0);
+    }
+    const std::string pragma =
+        "PRAGMA max_page_count=" + std::to_string(std::max<int64_t>(1, options_.max_bytes / page_size));
+    if (auto s = exec(writer_db_, pragma.c_str()); !s.isOk()) return s;
+  }
   if (auto s = exec(writer_db_, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
       !s.isOk()) {
     return s;

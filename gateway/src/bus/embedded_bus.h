@@ -31,6 +31,9 @@ class EmbeddedBus final : public Bus {
     // and attempts) by purge(), which the dispatcher runs hourly. Events
     // with a pending or dead delivery are kept. 0 keeps everything.
     std::chrono::milliseconds retention{0};
+    // Upper bound of the database size (0: none). Writes beyond it fail like
+    // a full disk: the batch is rolled back and its callers get kUnavailable.
+    int64_t max_bytes = 0;
   };
 
   static Result<std::unique_ptr<EmbeddedBus>> open(const Options& options);

@@ -409,6 +409,36 @@ TEST_F(BusTest, RetentionDeletesOnlyFinishedOldEvents) {
   EXPECT_EQ(bus_->kvGet("i", "k"), std::nullopt);
 }
 
+TEST_F(BusTest, AFullDiskFailsTheWholeBatchAndIsCounted) {
+  bus_.reset();
+  EmbeddedBus::Options o;
+  o.path = (dir_ / "full.db").string();
+  o.metrics = &metrics_;
+  o.now_ms = [this] { return clock_.now(); };
+  o.max_bytes = 256 * 1024;
+  bus_ = std::move(EmbeddedBus::open(o)).value();
+  const std::string big(4000, 'x');
+  int stored = 0;
+  Status failure;
+  for (int i = 0; i < 1000; ++i) {
+    auto it = item("evt_full_" + std::to_string(i), "");
+    it.event.json = big;
+    auto r = bus_->append({it});
+    if (!r) {
+      failure = r.status();
+      break;
+    }
+    ++stored;
+  }
+  ASSERT_FALSE(failure.isOk()) << "the size limit was never reached";
+  EXPECT_EQ(failure.code(), Code::kUnavailable);
+  EXPECT_FALSE(bus_->event("evt_full_" + std::to_string(stored))) << "nothing half-written";
+  EXPECT_TRUE(bus_->event("evt_full_" + std::to_string(stored - 1)));
+  EXPECT_NE(metrics_.serialize().find("sanjog_storage_commits_total{result=\"error\"} 1"),
+            std::string::npos);
+  EXPECT_FALSE(bus_->healthy()) << "/readyz reports it";
+}
+
 TEST_F(BusTest, UnwritableLocationFailsToOpen) {
   EmbeddedBus::Options o;
   o.path = "/proc/sanjog-cannot-write-here/bus.db";
