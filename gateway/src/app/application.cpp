@@ -379,7 +379,17 @@ int SanjogApp::serve(config::Config cfg) {
   return EXIT_OK;
 }
 
+// The working directory at start. --daemon makes POCO chdir("/"); relative
+// paths (--config, storage.path, plugin_dir) keep meaning what the user
+// typed, so main() goes back to it.
+std::filesystem::path& startDirectory() {
+  static std::filesystem::path dir;
+  return dir;
+}
+
 int SanjogApp::main(const std::vector<std::string>&) {
+  std::error_code ec;
+  if (!startDirectory().empty()) std::filesystem::current_path(startDirectory(), ec);
   if (help_) {
     Poco::Util::HelpFormatter help(options());
     help.setCommand(commandName());
@@ -423,6 +433,8 @@ int runMain(int argc, char** argv) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  std::error_code ec;
+  startDirectory() = std::filesystem::current_path(ec);
   Poco::Net::initializeSSL();
   int rc = 0;
   {
