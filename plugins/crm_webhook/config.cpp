@@ -1,8 +1,7 @@
 // crm_webhook's config: the schema it declares, and its conversion into
 // Settings (checked again here: a plugin does not trust its input).
-#include <cctype>
-
 #include "crm_webhook.hpp"
+#include "sanjog/sdk/duration.hpp"
 #include "sanjog/sdk/standard_webhooks.hpp"
 
 namespace sanjog::plugins::crm_webhook {
@@ -67,35 +66,7 @@ const char* const kConfigSchema = R"json({
 })json";
 
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
-    int64_t n = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      n = n * 10 + (text[i] - '0');
-      if (n > 1'000'000'000) return std::nullopt;
-      ++i;
-    }
-    const std::string_view rest = std::string_view(text).substr(i);
-    if (rest.substr(0, 2) == "ms") {
-      total += n;
-      i += 2;
-    } else if (rest.substr(0, 1) == "s") {
-      total += n * 1000;
-      i += 1;
-    } else if (rest.substr(0, 1) == "m") {
-      total += n * 60'000;
-      i += 1;
-    } else if (rest.substr(0, 1) == "h") {
-      total += n * 3'600'000;
-      i += 1;
-    } else {
-      return std::nullopt;
-    }
-  }
-  return std::chrono::milliseconds(total);
+  return sdk::parseDuration(text);
 }
 
 sdk::Result<Settings> parseSettings(const nlohmann::json& config) {

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "config/embedded.h"
+#include "sanjog/sdk/duration.hpp"
 
 namespace sanjog::config {
 
@@ -473,38 +474,7 @@ nlohmann::json ConfigLoader::redact(const nlohmann::json& schema, const nlohmann
 }
 
 std::optional<std::chrono::milliseconds> ConfigLoader::parseDuration(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
-    int64_t n = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      n = n * 10 + (text[i] - '0');
-      if (n > 100'000'000'000LL) return std::nullopt;
-      ++i;
-    }
-    const std::string_view unit = std::string_view(text).substr(i);
-    if (unit.substr(0, 2) == "ms") {
-      total += n;
-      i += 2;
-    } else if (unit.substr(0, 1) == "s") {
-      total += n * 1000;
-      ++i;
-    } else if (unit.substr(0, 1) == "m") {
-      total += n * 60'000;
-      ++i;
-    } else if (unit.substr(0, 1) == "h") {
-      total += n * 3'600'000;
-      ++i;
-    } else if (unit.substr(0, 1) == "d") {
-      total += n * 86'400'000;
-      ++i;
-    } else {
-      return std::nullopt;
-    }
-  }
-  return std::chrono::milliseconds(total);
+  return sdk::parseDuration(text);
 }
 
 namespace {
