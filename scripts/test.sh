@@ -18,6 +18,9 @@ stage() {  # stage NAME: prints the time of the previous stage
 stage "setup + build"
 bash scripts/setup.sh
 
+stage "format check (clang-format)"
+bash scripts/lint.sh
+
 stage "example plugin against the installed SDK"
 bash scripts/build-example-plugin.sh build
 

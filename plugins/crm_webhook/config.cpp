@@ -78,19 +78,20 @@ sdk::Result<Settings> parseSettings(const nlohmann::json& config) {
   }
   auto key = sw::decodeSecret(config.value("secret", ""));
   if (!key) {
-    return {Code::kInvalidArgument,
-            "secret must be \"whsec_\" + base64 of at least 16 bytes"};
+    return {Code::kInvalidArgument, "secret must be \"whsec_\" + base64 of at least 16 bytes"};
   }
   s.key = std::move(*key);
   auto timeout = parseDuration(config.value("timeout", "10s"));
   auto tolerance = parseDuration(config.value("tolerance", "5m"));
-  if (!timeout || timeout->count() == 0) return {Code::kInvalidArgument, "timeout is not a duration"};
+  if (!timeout || timeout->count() == 0)
+    return {Code::kInvalidArgument, "timeout is not a duration"};
   if (!tolerance) return {Code::kInvalidArgument, "tolerance is not a duration"};
   s.timeout = *timeout;
   s.tolerance = *tolerance;
   if (config.contains("headers")) {
     for (const auto& [name, value] : config["headers"].items()) {
-      if (!value.is_string()) return {Code::kInvalidArgument, "headers." + name + " must be a string"};
+      if (!value.is_string())
+        return {Code::kInvalidArgument, "headers." + name + " must be a string"};
       s.headers.push_back({name, value.get<std::string>()});
     }
   }
@@ -105,17 +106,17 @@ sdk::Result<Settings> parseSettings(const nlohmann::json& config) {
 }
 
 sdk::Result<std::unique_ptr<CrmWebhook>> CrmWebhook::create(sdk::Host& host,
-                                                           const std::string& /*instance_id*/,
-                                                           const nlohmann::json& config) {
+                                                            const std::string& /*instance_id*/,
+                                                            const nlohmann::json& config) {
   auto settings = parseSettings(config);
   if (!settings) return settings.status();
-  auto failures = host.counter("sanjog_crm_webhook_signature_failures_total",
-                               "Inbound requests refused by the Standard Webhooks check.",
-                               {"reason"});
+  auto failures =
+      host.counter("sanjog_crm_webhook_signature_failures_total",
+                   "Inbound requests refused by the Standard Webhooks check.", {"reason"});
   if (!failures) return failures.status();
-  auto received = host.counter("sanjog_crm_webhook_received_total",
-                               "Inbound CloudEvents by result (accepted, refused type).",
-                               {"result"});
+  auto received =
+      host.counter("sanjog_crm_webhook_received_total",
+                   "Inbound CloudEvents by result (accepted, refused type).", {"result"});
   if (!received) return received.status();
   return std::make_unique<CrmWebhook>(host, std::move(settings).value(), *failures, *received);
 }

@@ -24,9 +24,9 @@ WebhookResponse CrmWebhook::handleWebhook(const sdk::WebhookRequest& request) {
   if (verdict != sw::Verdict::kOk) {
     signature_failures_.inc({sw::verdictName(verdict)});
     host_.warn(std::string("refused an inbound request: ") + sw::verdictName(verdict));
-    return WebhookResponse::error(401, Code::kUnauthenticated,
-                                  std::string("signature check failed: ") +
-                                      sw::verdictName(verdict));
+    return WebhookResponse::error(
+        401, Code::kUnauthenticated,
+        std::string("signature check failed: ") + sw::verdictName(verdict));
   }
   auto body = nlohmann::json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !(body.is_object() || body.is_array())) {

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace sw = sanjog::sdk::standard_webhooks;
   static constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
   static sanjog::sdk::testing::FakeHost* host = [] {
-    auto* h = new sanjog::sdk::testing::FakeHost(sanjog_plugin_entry(SANJOG_ABI_MAJOR, SANJOG_ABI_MINOR));
+    auto* h =
+        new sanjog::sdk::testing::FakeHost(sanjog_plugin_entry(SANJOG_ABI_MAJOR, SANJOG_ABI_MINOR));
     (void)h->create("fuzz", {{"secret", kSecret}, {"accept_types", nlohmann::json::array()}});
     return h;
   }();
@@ -41,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
     parts.resize(3);
-    headers = {{"webhook-id", parts[0]}, {"webhook-timestamp", parts[1]},
-               {"webhook-signature", parts[2]}};
+    headers = {
+        {"webhook-id", parts[0]}, {"webhook-timestamp", parts[1]}, {"webhook-signature", parts[2]}};
   }
   auto r = host->webhook("POST", body, headers);
   if (r.status == 202 && r.events.empty()) __builtin_trap();  // accepted means events

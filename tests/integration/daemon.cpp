@@ -23,8 +23,8 @@ namespace {
 
 std::string base64(const unsigned char* data, size_t n) {
   std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                                  static_cast<int>(n));
+  const int len =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
   out.resize(static_cast<size_t>(len));
   return out;
 }
@@ -158,8 +158,7 @@ int Daemon::stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, signal);
   int status = 0;
-  const bool exited = waitFor(
-      [&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+  const bool exited = waitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
   if (!exited) {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, &status, 0);
@@ -219,9 +218,7 @@ HttpResult Daemon::postSigned(const std::string& instance, const std::string& se
                         {"webhook-signature", signStandardWebhook(secret, webhook_id, ts, body)}});
 }
 
-std::string Daemon::metricsText() const {
-  return request(admin_port_, "GET", "/metrics").body;
-}
+std::string Daemon::metricsText() const { return request(admin_port_, "GET", "/metrics").body; }
 
 double Daemon::metric(const std::string& name,
                       const std::map<std::string, std::string>& labels) const {

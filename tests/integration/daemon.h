@@ -21,9 +21,7 @@ struct HttpResult {
   int status = 0;
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;
-  [[nodiscard]] nlohmann::json json() const {
-    return nlohmann::json::parse(body, nullptr, false);
-  }
+  [[nodiscard]] nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
 
 // Standard Webhooks signature, written independently of the product code.
@@ -63,9 +61,9 @@ class Daemon {
   HttpResult request(uint16_t port, const std::string& method, const std::string& path,
                      const std::string& body = "",
                      const std::vector<std::pair<std::string, std::string>>& headers = {}) const;
-  HttpResult publicRequest(const std::string& method, const std::string& path,
-                           const std::string& body = "",
-                           const std::vector<std::pair<std::string, std::string>>& headers = {}) const {
+  HttpResult publicRequest(
+      const std::string& method, const std::string& path, const std::string& body = "",
+      const std::vector<std::pair<std::string, std::string>>& headers = {}) const {
     return request(public_port_, method, path, body, headers);
   }
   HttpResult admin(const std::string& method, const std::string& path,

@@ -20,12 +20,12 @@ TEST(ExamplePlugin, BuiltOutOfTreeLoadsAndRuns) {
 
   auto config = daemon.baseConfig();
   config["plugin_dir"] = dir;
-  config["instances"] = {{{"id", "hello"}, {"plugin", "example_hello"}},
-                         {{"id", "greeter"},
-                          {"plugin", "example_hello"},
-                          {"config", {{"greeting", "nomoskar"}}}}};
-  config["routes"] = {
-      {{"id", "hello-to-greeter"}, {"from", {{"instance", "hello"}}}, {"to", {{{"instance", "greeter"}}}}}};
+  config["instances"] = {
+      {{"id", "hello"}, {"plugin", "example_hello"}},
+      {{"id", "greeter"}, {"plugin", "example_hello"}, {"config", {{"greeting", "nomoskar"}}}}};
+  config["routes"] = {{{"id", "hello-to-greeter"},
+                       {"from", {{"instance", "hello"}}},
+                       {"to", {{{"instance", "greeter"}}}}}};
   daemon.writeConfig(config);
   ASSERT_TRUE(daemon.start());
   auto r = daemon.publicRequest("POST", "/webhooks/hello", R"({"name":"রহিম"})",
@@ -51,12 +51,14 @@ TEST(PluginDocs, ReadmeConfigTablesMatchDescribePlugin) {
   const std::filesystem::path plugins = std::filesystem::path(SANJOG_SOURCE_DIR) / "plugins";
   int checked = 0;
   for (const auto& entry : std::filesystem::directory_iterator(plugins)) {
-    if (!entry.is_directory() || !std::filesystem::exists(entry.path() / "CMakeLists.txt")) continue;
+    if (!entry.is_directory() || !std::filesystem::exists(entry.path() / "CMakeLists.txt"))
+      continue;
     const std::string name = entry.path().filename().string();
     SCOPED_TRACE(name);
     std::ifstream in(entry.path() / "README.md");
     ASSERT_TRUE(in) << "plugins/" << name << "/README.md is missing";
-    const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string readme((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
     const std::string begin = "<!-- config-table:begin -->\n", end = "<!-- config-table:end -->";
     const size_t a = readme.find(begin), b = readme.find(end);
     ASSERT_TRUE(a != std::string::npos && b != std::string::npos && b > a);

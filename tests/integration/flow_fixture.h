@@ -23,9 +23,13 @@ class FlowTest : public ::testing::Test {
          {"plugin", "crm_webhook"},
          {"config", {{"secret", kSecretB}, {"url", receiver_.url()}, {"timeout", "2s"}}},
          {"retry",
-          {{"initial", "100ms"}, {"multiplier", 2}, {"max_interval", "1s"}, {"max_age", "1h"},
+          {{"initial", "100ms"},
+           {"multiplier", 2},
+           {"max_interval", "1s"},
+           {"max_age", "1h"},
            {"jitter", 0}}}}};
-    c["routes"] = {{{"id", "a-to-b"}, {"from", {{"instance", "a"}}}, {"to", {{{"instance", "b"}}}}}};
+    c["routes"] = {
+        {{"id", "a-to-b"}, {"from", {{"instance", "a"}}}, {"to", {{{"instance", "b"}}}}}};
     return c;
   }
   void startDaemon() {
@@ -38,10 +42,10 @@ class FlowTest : public ::testing::Test {
     }
   }
   static std::string event(const std::string& text = "আপনার অর্ডার #1001 পাঠানো হয়েছে") {
-    return nlohmann::json({{"type", "message.send"},
-                           {"id", "crm-1"},
-                           {"data", {{"conversation_id", "conv_test"},
-                                     {"message", {{"text", text}}}}}})
+    return nlohmann::json(
+               {{"type", "message.send"},
+                {"id", "crm-1"},
+                {"data", {{"conversation_id", "conv_test"}, {"message", {{"text", text}}}}}})
         .dump();
   }
 

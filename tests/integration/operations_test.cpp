@@ -17,8 +17,9 @@ TEST_F(FlowTest, HttpErrorsAndAuth) {
   const std::string huge(70000, 'x');  // over server.max_body_bytes (65536)
   EXPECT_EQ(daemon_.postSigned("a", kSecretA, "msg_big", huge).status, 413);
   EXPECT_EQ(daemon_.request(daemon_.adminPort(), "GET", "/admin/v1/instances").status, 401);
-  EXPECT_EQ(daemon_.request(daemon_.adminPort(), "GET", "/admin/v1/instances", "",
-                            {{"Authorization", "Bearer wrong-token-0123456789"}})
+  EXPECT_EQ(daemon_
+                .request(daemon_.adminPort(), "GET", "/admin/v1/instances", "",
+                         {{"Authorization", "Bearer wrong-token-0123456789"}})
                 .status,
             401);
   auto instances = daemon_.admin("GET", "/admin/v1/instances");
@@ -28,17 +29,17 @@ TEST_F(FlowTest, HttpErrorsAndAuth) {
   EXPECT_EQ(daemon_.admin("GET", "/admin/v1/events/evt_unknown").status, 404);
   EXPECT_EQ(daemon_.postSigned("a", kSecretA, "msg_bad_json", "{not json").status, 400);
   EXPECT_GE(daemon_.metric("sanjog_auth_failures_total", {{"kind", "admin"}}), 2);
-  EXPECT_EQ(daemon_.metric("sanjog_webhook_requests_total",
-                           {{"instance", "a"}, {"result", "too_large"}}),
-            1);
+  EXPECT_EQ(
+      daemon_.metric("sanjog_webhook_requests_total", {{"instance", "a"}, {"result", "too_large"}}),
+      1);
 }
 
 TEST_F(FlowTest, MessageApiQueuesOnceAndReportsStatus) {
   startDaemon();
-  const std::string body = nlohmann::json({{"instance", "b"},
-                                           {"to", "+8801711000001"},
-                                           {"message", {{"text", "ধন্যবাদ"}}}})
-                               .dump();
+  const std::string body =
+      nlohmann::json(
+          {{"instance", "b"}, {"to", "+8801711000001"}, {"message", {{"text", "ধন্যবাদ"}}}})
+          .dump();
   const std::vector<std::pair<std::string, std::string>> auth = {
       {"Authorization", std::string("Bearer ") + kApiKey}, {"Idempotency-Key", "order-1001"}};
   EXPECT_EQ(daemon_.publicRequest("POST", "/api/v1/messages", body).status, 401);
@@ -63,13 +64,14 @@ TEST_F(FlowTest, MessageApiQueuesOnceAndReportsStatus) {
 
 TEST_F(FlowTest, CheckConfigReportsEveryProblemAndOpensNoPort) {
   auto bad = config();
-  bad["instances"][1]["config"]["colour"] = "blue";          // unknown plugin key
+  bad["instances"][1]["config"]["colour"] = "blue";  // unknown plugin key
   bad["instances"][1]["config"]["secret"] = "${env:SANJOG_IT_MISSING_VAR}";
   bad["server"]["listen"] = "not-an-address";
   bad["routes"][0]["to"][0]["instance"] = "ghost";
   daemon_.writeConfig(bad);
   std::string out;
-  const int rc = daemon_.runOnce({"--check-config", "--config", daemon_.configPath().string()}, out);
+  const int rc =
+      daemon_.runOnce({"--check-config", "--config", daemon_.configPath().string()}, out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("instance=b pointer=/instances/1/config/secret reason=environment variable "
                      "SANJOG_IT_MISSING_VAR is not set"),
@@ -77,9 +79,9 @@ TEST_F(FlowTest, CheckConfigReportsEveryProblemAndOpensNoPort) {
       << out;
   EXPECT_NE(out.find("pointer=/server/listen"), std::string::npos) << out;
   // Starting with the bad config fails before any listener exists.
-  const int start_rc = daemon_.runOnce(
-      {"--config", daemon_.configPath().string(), "--ports-file", (daemon_.dir() / "p.json").string()},
-      out);
+  const int start_rc = daemon_.runOnce({"--config", daemon_.configPath().string(), "--ports-file",
+                                        (daemon_.dir() / "p.json").string()},
+                                       out);
   EXPECT_NE(start_rc, 0);
   EXPECT_FALSE(std::filesystem::exists(daemon_.dir() / "p.json"));
 

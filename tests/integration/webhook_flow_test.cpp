@@ -91,10 +91,11 @@ TEST_F(FlowTest, SlowReceiverTimesOutAndIsRetried) {
   EXPECT_TRUE(daemon_.waitFor([&] {
     return daemon_.metric("sanjog_deliveries_total", {{"target", "b"}, {"result", "success"}}) == 1;
   }));
-  EXPECT_EQ(daemon_.metric("sanjog_delivery_retries_total", {{"target", "b"}, {"reason", "timeout"}}),
-            1);
-  EXPECT_EQ(daemon_.metric("sanjog_upstream_requests_total", {{"instance", "b"}, {"result", "timeout"}}),
-            1);
+  EXPECT_EQ(
+      daemon_.metric("sanjog_delivery_retries_total", {{"target", "b"}, {"reason", "timeout"}}), 1);
+  EXPECT_EQ(
+      daemon_.metric("sanjog_upstream_requests_total", {{"instance", "b"}, {"result", "timeout"}}),
+      1);
   const auto reqs = receiver_.requests();
   EXPECT_EQ(reqs[0].header("webhook-id"), reqs[1].header("webhook-id"));
 }
@@ -171,9 +172,9 @@ TEST_F(FlowTest, DuplicateWebhookIsAcceptedAndDeliveredOnce) {
   EXPECT_EQ(again.status, 200) << again.body;
   ASSERT_TRUE(receiver_.waitForRequests(1, kWait));
   EXPECT_FALSE(receiver_.waitForRequests(2, std::chrono::milliseconds(500)));
-  EXPECT_EQ(daemon_.metric("sanjog_webhook_requests_total",
-                           {{"instance", "a"}, {"result", "duplicate"}}),
-            1);
+  EXPECT_EQ(
+      daemon_.metric("sanjog_webhook_requests_total", {{"instance", "a"}, {"result", "duplicate"}}),
+      1);
 }
 
 TEST_F(FlowTest, MetricsPassPromtoolAndCountWhatHappened) {
@@ -187,9 +188,9 @@ TEST_F(FlowTest, MetricsPassPromtoolAndCountWhatHappened) {
   ASSERT_TRUE(daemon_.waitFor([&] {
     return daemon_.metric("sanjog_deliveries_total", {{"target", "b"}, {"result", "success"}}) == 3;
   }));
-  EXPECT_EQ(daemon_.metric("sanjog_webhook_requests_total",
-                           {{"instance", "a"}, {"result", "accepted"}}),
-            3);
+  EXPECT_EQ(
+      daemon_.metric("sanjog_webhook_requests_total", {{"instance", "a"}, {"result", "accepted"}}),
+      3);
   EXPECT_EQ(daemon_.metric("sanjog_webhook_requests_total",
                            {{"instance", "a"}, {"result", "unauthenticated"}}),
             1);
@@ -202,9 +203,8 @@ TEST_F(FlowTest, MetricsPassPromtoolAndCountWhatHappened) {
   EXPECT_EQ(daemon_.metric("sanjog_plugin_info",
                            {{"kind", "crm"}, {"plugin", "crm_webhook"}, {"version", "1.0.0"}}),
             1);
-  EXPECT_GE(daemon_.metric("sanjog_upstream_requests_total",
-                           {{"instance", "b"}, {"result", "2xx"}}),
-            3);
+  EXPECT_GE(
+      daemon_.metric("sanjog_upstream_requests_total", {{"instance", "b"}, {"result", "2xx"}}), 3);
   // promtool (Debian package prometheus) lints the exposition.
   const auto file = daemon_.dir() / "metrics.txt";
   std::ofstream(file) << daemon_.metricsText();

@@ -60,21 +60,26 @@ class SanjogApp : public Poco::Util::ServerApplication {
     ServerApplication::defineOptions(options);
     options.addOption(Option("help", "h", "Print this help and exit."));
     options.addOption(Option("version", "", "Print the version and exit."));
-    options.addOption(Option("config", "c", "The config file (JSON, comments allowed). Without it "
-                                            "the embedded default config runs.")
+    options.addOption(Option("config", "c",
+                             "The config file (JSON, comments allowed). Without it "
+                             "the embedded default config runs.")
                           .argument("FILE"));
-    options.addOption(Option("check-config", "", "Validate the config and exit: 0 when valid, "
-                                                 "otherwise one line per problem."));
-    options.addOption(Option("list-plugins", "", "List the plugins found in the plugin directory."));
+    options.addOption(Option("check-config", "",
+                             "Validate the config and exit: 0 when valid, "
+                             "otherwise one line per problem."));
+    options.addOption(
+        Option("list-plugins", "", "List the plugins found in the plugin directory."));
     options.addOption(
         Option("describe-plugin", "", "Print a plugin's config table.").argument("NAME"));
     options.addOption(Option("markdown", "", "With --describe-plugin: a Markdown table."));
     options.addOption(Option("json", "", "With --describe-plugin: JSON."));
-    options.addOption(Option("plugin-dir", "", "Where plugins are loaded from (overrides the "
-                                               "config's plugin_dir).")
+    options.addOption(Option("plugin-dir", "",
+                             "Where plugins are loaded from (overrides the "
+                             "config's plugin_dir).")
                           .argument("DIR"));
-    options.addOption(Option("ports-file", "", "After both listeners are bound, write "
-                                               "{\"public\":PORT,\"admin\":PORT} to FILE.")
+    options.addOption(Option("ports-file", "",
+                             "After both listeners are bound, write "
+                             "{\"public\":PORT,\"admin\":PORT} to FILE.")
                           .argument("FILE"));
   }
 
@@ -149,8 +154,7 @@ config::LoadResult SanjogApp::loadConfig() {
   } else {
     auto file = readFile(config_path_);
     if (!file) {
-      return std::vector<config::ConfigError>{
-          {"", "", "cannot read config file " + config_path_}};
+      return std::vector<config::ConfigError>{{"", "", "cannot read config file " + config_path_}};
     }
     text = std::move(*file);
   }
@@ -226,11 +230,15 @@ int SanjogApp::describePlugin() {
     return EXIT_USAGE;
   }
   if (format_ == "json") {
-    nlohmann::json out = {{"name", lib->name()},       {"kind", lib->kind()},
-                          {"version", lib->version()}, {"summary", lib->summary()},
-                          {"actions", lib->actions()}, {"abi_minor", lib->abiMinor()},
-                          {"config", config::describeSchemaJson(nlohmann::ordered_json::parse(lib->schemaText()))},
-                          {"schema", lib->schema()}};
+    nlohmann::json out = {
+        {"name", lib->name()},
+        {"kind", lib->kind()},
+        {"version", lib->version()},
+        {"summary", lib->summary()},
+        {"actions", lib->actions()},
+        {"abi_minor", lib->abiMinor()},
+        {"config", config::describeSchemaJson(nlohmann::ordered_json::parse(lib->schemaText()))},
+        {"schema", lib->schema()}};
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << config::describeSchemaMarkdown(nlohmann::ordered_json::parse(lib->schemaText()));
@@ -267,11 +275,15 @@ std::vector<std::string> SanjogApp::reload() {
   const auto& cur = current->config;
   // Settings that only take effect at start keep their running values.
   auto keep = [&](bool changed, const char* what) {
-    if (changed) log::warn(kLog, "setting changed; it takes effect after a restart", {{"setting", what}});
+    if (changed)
+      log::warn(kLog, "setting changed; it takes effect after a restart", {{"setting", what}});
   };
-  keep(next.server.listen.host != cur.server.listen.host || next.server.listen.port != cur.server.listen.port ||
-           next.server.threads != cur.server.threads, "server.listen/threads");
-  keep(next.admin.listen.host != cur.admin.listen.host || next.admin.listen.port != cur.admin.listen.port,
+  keep(next.server.listen.host != cur.server.listen.host ||
+           next.server.listen.port != cur.server.listen.port ||
+           next.server.threads != cur.server.threads,
+       "server.listen/threads");
+  keep(next.admin.listen.host != cur.admin.listen.host ||
+           next.admin.listen.port != cur.admin.listen.port,
        "admin.listen");
   keep(next.storage.path != cur.storage.path || next.storage.sync != cur.storage.sync, "storage");
   keep(next.bus.backend != cur.bus.backend || next.bus.workers != cur.bus.workers, "bus");
@@ -285,7 +297,8 @@ std::vector<std::string> SanjogApp::reload() {
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) return reject(*errors);
   gateway_->apply(std::get<std::shared_ptr<Runtime>>(built));
   metrics_->config_reloads.Add({{"result", "applied"}}).Increment();
-  log::info(kLog, "config reloaded", {{"config", config_path_.empty() ? "(embedded)" : config_path_}});
+  log::info(kLog, "config reloaded",
+            {{"config", config_path_.empty() ? "(embedded)" : config_path_}});
   return {};
 }
 
@@ -307,7 +320,8 @@ int SanjogApp::serve(config::Config cfg) {
   metrics_ = std::make_unique<metrics::Metrics>();
   metrics_->build_info.Add({{"version", SANJOG_VERSION}}).Set(1);
   for (const auto& lib : plugins_->libraries()) {
-    metrics_->plugin_info.Add({{"plugin", lib->name()}, {"kind", lib->kind()}, {"version", lib->version()}})
+    metrics_->plugin_info
+        .Add({{"plugin", lib->name()}, {"kind", lib->kind()}, {"version", lib->version()}})
         .Set(1);
   }
   bus::EmbeddedBus::Options bus_options;
@@ -317,11 +331,13 @@ int SanjogApp::serve(config::Config cfg) {
   bus_options.retention = cfg.storage.retention;
   auto opened = bus::EmbeddedBus::open(bus_options);
   if (!opened) {
-    log::error(kLog, "cannot open storage", {{"path", cfg.storage.path}, {"reason", opened.status().message()}});
+    log::error(kLog, "cannot open storage",
+               {{"path", cfg.storage.path}, {"reason", opened.status().message()}});
     return EXIT_CANTCREAT;
   }
   bus_ = std::move(opened).value();
-  http_client_ = std::make_unique<plugin_host::HttpClient>(plugin_host::HttpClient::Options{}, metrics_.get());
+  http_client_ =
+      std::make_unique<plugin_host::HttpClient>(plugin_host::HttpClient::Options{}, metrics_.get());
   plugin_metrics_ = std::make_unique<plugin_host::PluginMetrics>(metrics_.get());
   auto services = std::make_shared<plugin_host::HostServices>();
   services->metrics = metrics_.get();
@@ -347,11 +363,13 @@ int SanjogApp::serve(config::Config cfg) {
   std::unique_ptr<http::Listener> public_listener;
   std::unique_ptr<http::Listener> admin_listener;
   try {
-    public_listener = std::make_unique<http::Listener>(
-        "public", server_cfg.listen, server_cfg.threads, http::makePublicFactory(*gateway_, *metrics_));
+    public_listener =
+        std::make_unique<http::Listener>("public", server_cfg.listen, server_cfg.threads,
+                                         http::makePublicFactory(*gateway_, *metrics_));
     admin_listener = std::make_unique<http::Listener>(
         "admin", admin_cfg.listen, 8,
-        http::makeAdminFactory(*gateway_, *bus_, *metrics_, http::AdminHooks{[this] { return reload(); }}));
+        http::makeAdminFactory(*gateway_, *bus_, *metrics_,
+                               http::AdminHooks{[this] { return reload(); }}));
   } catch (const std::exception& e) {
     log::error(kLog, "cannot listen", {{"reason", e.what()}});
     return EXIT_IOERR;
@@ -370,7 +388,7 @@ int SanjogApp::serve(config::Config cfg) {
   log::info(kLog, "SIGTERM: draining");
   stopping_ = true;
   signals.join();
-  public_listener->stop();   // no new webhooks; requests in flight finish (and commit)
+  public_listener->stop();               // no new webhooks; requests in flight finish (and commit)
   bus_->stop(std::chrono::seconds(10));  // attempts in flight finish; the rest stays stored
   admin_listener->stop();
   gateway_.reset();  // destroys the plugin instances
@@ -393,8 +411,9 @@ int SanjogApp::main(const std::vector<std::string>&) {
   if (help_) {
     Poco::Util::HelpFormatter help(options());
     help.setCommand(commandName());
-    help.setUsage("[--config FILE] [--check-config] [--list-plugins] "
-                  "[--describe-plugin NAME [--markdown|--json]] [--daemon --pidfile FILE]");
+    help.setUsage(
+        "[--config FILE] [--check-config] [--list-plugins] "
+        "[--describe-plugin NAME [--markdown|--json]] [--daemon --pidfile FILE]");
     help.setHeader("Sanjog integration gateway daemon.");
     help.format(std::cout);
     return EXIT_OK;

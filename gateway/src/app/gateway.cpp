@@ -17,15 +17,24 @@ constexpr const char* kLog = "sanjog.gateway";
 
 int httpStatusFor(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kUnauthenticated: return 401;
-    case Code::kNotFound: return 404;
-    case Code::kRateLimited: return 429;
-    case Code::kTimeout: return 504;
-    case Code::kUnavailable: return 503;
-    case Code::kUpstreamError: return 502;
-    case Code::kInternal: return 500;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kNotFound:
+      return 404;
+    case Code::kRateLimited:
+      return 429;
+    case Code::kTimeout:
+      return 504;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kUpstreamError:
+      return 502;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -33,13 +42,25 @@ int httpStatusFor(Code code) {
 // Bounded values of sanjog_webhook_requests_total{result}.
 std::string resultForStatus(int status) {
   switch (status) {
-    case 400: case 405: case 409: case 415: case 422: return "invalid";
-    case 401: case 403: return "unauthenticated";
-    case 404: return "not_found";
-    case 413: return "too_large";
-    case 429: return "rate_limited";
-    case 503: return "unavailable";
-    default: break;
+    case 400:
+    case 405:
+    case 409:
+    case 415:
+    case 422:
+      return "invalid";
+    case 401:
+    case 403:
+      return "unauthenticated";
+    case 404:
+      return "not_found";
+    case 413:
+      return "too_large";
+    case 429:
+      return "rate_limited";
+    case 503:
+      return "unavailable";
+    default:
+      break;
   }
   if (status >= 200 && status < 300) return "accepted";
   if (status >= 500) return "error";
@@ -84,20 +105,21 @@ nlohmann::json attemptsJson(const std::vector<bus::AttemptInfo>& attempts) {
 
 nlohmann::json deliveryJson(const bus::DeliveryInfo& info) {
   const auto& d = info.delivery;
-  return {{"id", d.id},
-          {"event_id", d.event_id},
-          {"route", d.route_id},
-          {"target", d.target},
-          {"action", d.action},
-          {"state", info.state},
-          {"idempotency_key", d.idempotency_key},
-          {"attempt_count", d.attempts},
-          {"created_at", formatRfc3339(d.created_ms)},
-          {"next_attempt_at", info.state == "pending" ? nlohmann::json(formatRfc3339(d.next_attempt_ms))
-                                                      : nlohmann::json(nullptr)},
-          {"dead_reason", info.dead_reason},
-          {"provider_message_id", info.provider_message_id},
-          {"attempts", attemptsJson(info.attempts)}};
+  return {
+      {"id", d.id},
+      {"event_id", d.event_id},
+      {"route", d.route_id},
+      {"target", d.target},
+      {"action", d.action},
+      {"state", info.state},
+      {"idempotency_key", d.idempotency_key},
+      {"attempt_count", d.attempts},
+      {"created_at", formatRfc3339(d.created_ms)},
+      {"next_attempt_at", info.state == "pending" ? nlohmann::json(formatRfc3339(d.next_attempt_ms))
+                                                  : nlohmann::json(nullptr)},
+      {"dead_reason", info.dead_reason},
+      {"provider_message_id", info.provider_message_id},
+      {"attempts", attemptsJson(info.attempts)}};
 }
 
 Reply Reply::json(int status, const nlohmann::json& body) {
@@ -116,7 +138,8 @@ std::string conversationId(const std::string& instance, const std::string& addre
   return "conv_" + sdk::crypto::hex(digest).substr(0, 24);
 }
 
-Gateway::Gateway(metrics::Metrics& metrics, bus::Bus& bus, const plugin_host::PluginRegistry& plugins,
+Gateway::Gateway(metrics::Metrics& metrics, bus::Bus& bus,
+                 const plugin_host::PluginRegistry& plugins,
                  std::shared_ptr<plugin_host::HostServices> services)
     : metrics_(metrics), bus_(bus), plugins_(plugins), services_(std::move(services)) {}
 
@@ -133,7 +156,8 @@ std::variant<std::shared_ptr<Runtime>, std::vector<std::string>> Gateway::build(
     }
     auto inst = plugin_host::PluginInstance::create(lib, ic.id, ic.config, services_);
     if (!inst) {
-      errors.push_back("instance=" + ic.id + " pointer=/instances reason=" + inst.status().message());
+      errors.push_back("instance=" + ic.id +
+                       " pointer=/instances reason=" + inst.status().message());
       continue;
     }
     rt->instances.emplace(ic.id, std::move(inst).value());
@@ -174,7 +198,8 @@ std::shared_ptr<Runtime> Gateway::runtime() const {
   return runtime_;
 }
 
-Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt, const std::string& instance,
+Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
+                                                      const std::string& instance,
                                                       const std::vector<std::string>& raw_events) {
   std::vector<bus::AppendItem> items;
   items.reserve(raw_events.size());
@@ -196,7 +221,8 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt, const s
     // Conversation registry: an inbound message registers (instance, address).
     if (rec.type == "message.received") {
       std::string address = stringAt(data.value("contact", nlohmann::json::object()), "phone");
-      if (address.empty()) address = stringAt(data.value("contact", nlohmann::json::object()), "id");
+      if (address.empty())
+        address = stringAt(data.value("contact", nlohmann::json::object()), "id");
       if (address.empty()) address = stringAt(data, "from");
       if (!address.empty()) {
         std::string conv = stringAt(data, "conversation_id");
@@ -235,8 +261,7 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt, const s
         }
       }
       auto it = rt.instances.find(target);
-      const std::string action =
-          it != rt.instances.end() ? sendAction(*it->second) : std::string();
+      const std::string action = it != rt.instances.end() ? sendAction(*it->second) : std::string();
       if (!target.empty() && !to.empty() && !action.empty()) {
         if (conv.empty()) conv = conversationId(target, to);
         const bool routed = std::any_of(item.deliveries.begin(), item.deliveries.end(),
@@ -247,7 +272,8 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt, const s
           enriched["data"]["to"] = to;
           enriched["data"]["conversation_id"] = conv;
           if (stringAt(enriched, "subject").empty()) enriched["subject"] = conv;
-          item.deliveries.push_back(bus::DeliveryPlan{"", target, action, "", conv, enriched.dump()});
+          item.deliveries.push_back(
+              bus::DeliveryPlan{"", target, action, "", conv, enriched.dump()});
         }
         metrics_.routed.Add({{"route", "message.send"}, {"result", "matched"}}).Increment();
       } else {
@@ -333,8 +359,8 @@ Reply Gateway::handleWebhook(const std::string& instance, plugin_host::WebhookCa
     r.headers.emplace_back("Retry-After", "5");
     return finish(r, "unavailable");
   }
-  const bool all_duplicates = std::all_of(committed->begin(), committed->end(),
-                                          [](const auto& o) { return o.duplicate; });
+  const bool all_duplicates =
+      std::all_of(committed->begin(), committed->end(), [](const auto& o) { return o.duplicate; });
   if (all_duplicates) {
     reply.status = 200;  // SPEC: a repeated provider event is answered 200 and stored once
     return finish(reply, "duplicate");

@@ -186,8 +186,8 @@ class Bus {
 
   // Per-instance key-value state; ttl 0 means no expiry.
   virtual std::optional<std::string> kvGet(const std::string& instance, const std::string& key) = 0;
-  virtual Status kvPut(const std::string& instance, const std::string& key, const std::string& value,
-                       std::chrono::milliseconds ttl) = 0;
+  virtual Status kvPut(const std::string& instance, const std::string& key,
+                       const std::string& value, std::chrono::milliseconds ttl) = 0;
   virtual Status kvDelete(const std::string& instance, const std::string& key) = 0;
 
   // Whether storage is open and writable (for /readyz).

@@ -201,9 +201,8 @@ Status exec(sqlite3* db, const char* sql) {
 
 Result<sqlite3*> openDb(const std::string& path, const std::string& sync) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -222,10 +221,14 @@ Result<sqlite3*> openDb(const std::string& path, const std::string& sync) {
 
 const char* outcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kSuccess: return "success";
-    case Outcome::kRetry: return "retry";
-    case Outcome::kPermanent: return "permanent";
-    case Outcome::kDisable: return "disable";
+    case Outcome::kSuccess:
+      return "success";
+    case Outcome::kRetry:
+      return "retry";
+    case Outcome::kPermanent:
+      return "permanent";
+    case Outcome::kDisable:
+      return "disable";
   }
   return "retry";
 }
@@ -275,7 +278,8 @@ Status EmbeddedBus::initialize() {
   std::error_code ec;
   const auto parent = std::filesystem::path(options_.path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) return Status(Code::kUnavailable, "cannot create " + parent.string() + ": " + ec.message());
+  if (ec)
+    return Status(Code::kUnavailable, "cannot create " + parent.string() + ": " + ec.message());
   auto w = openDb(options_.path, options_.sync);
   if (!w) return w.status();
   writer_db_ = *w;
@@ -295,8 +299,8 @@ Status EmbeddedBus::initialize() {
       Stmt s = query(writer_db_, "PRAGMA page_size");
       if (s.row()) page_size = s.i64(0);
     }
-    const std::string pragma =
-        "PRAGMA max_page_count=" + std::to_string(std::max<int64_t>(1, options_.max_bytes / page_size));
+    const std::string pragma = "PRAGMA max_page_count=" +
+                               std::to_string(std::max<int64_t>(1, options_.max_bytes / page_size));
     if (auto s = exec(writer_db_, pragma.c_str()); !s.isOk()) return s;
   }
   if (auto s = exec(writer_db_, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
@@ -439,10 +443,11 @@ Result<std::vector<AppendOutcome>> EmbeddedBus::append(std::vector<AppendItem> i
           }
           for (size_t i = 0; i < item.deliveries.size(); ++i) {
             const auto& p = item.deliveries[i];
-            Stmt ins = query(db,
-                             "INSERT INTO deliveries(event_id, route_id, target, action, rendered, "
-                             "order_key, idempotency_key, event_override, created_ms, "
-                             "next_attempt_ms, updated_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9,?9)");
+            Stmt ins =
+                query(db,
+                      "INSERT INTO deliveries(event_id, route_id, target, action, rendered, "
+                      "order_key, idempotency_key, event_override, created_ms, "
+                      "next_attempt_ms, updated_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9,?9)");
             ins.bind(1, e.id).bind(2, p.route_id).bind(3, p.target).bind(4, p.action);
             ins.bind(5, p.rendered).bind(6, p.order_key.empty() ? e.id : p.order_key);
             ins.bind(7, e.id + "." + std::to_string(i)).bind(8, p.event_override).bind(9, now_ms);
@@ -592,7 +597,8 @@ void EmbeddedBus::dispatcherLoop() {
       last_purge_ms_ = now();
       lock.unlock();
       auto purged = purge();
-      if (purged && *purged > 0) log::info(kLog, "retention: deleted old events", {{"events", *purged}});
+      if (purged && *purged > 0)
+        log::info(kLog, "retention: deleted old events", {{"events", *purged}});
       lock.lock();
       continue;
     }
@@ -664,7 +670,8 @@ void EmbeddedBus::runDelivery(int64_t id) {
     result.reason = Code::kInternal;
     result.message = e.what();
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int attempt = d.attempts + 1;
   const int64_t end_ms = now();
 
@@ -673,12 +680,16 @@ void EmbeddedBus::runDelivery(int64_t id) {
   int64_t next_ms = d.next_attempt_ms;
   const std::string reason(codeName(result.reason));
   switch (result.outcome) {
-    case Outcome::kSuccess: state = "done"; break;
+    case Outcome::kSuccess:
+      state = "done";
+      break;
     case Outcome::kPermanent:
       state = "dead";
       dead_reason = reason;
       break;
-    case Outcome::kDisable: disableTarget(d.target); break;
+    case Outcome::kDisable:
+      disableTarget(d.target);
+      break;
     case Outcome::kRetry: {
       double u = 0;
       {
@@ -729,8 +740,11 @@ void EmbeddedBus::runDelivery(int64_t id) {
   }
   if (state == "dead") {
     log::warn(kLog, "delivery moved to the dead letters",
-              {{"event_id", d.event_id}, {"target", d.target}, {"reason", dead_reason},
-               {"attempts", attempt}, {"message", message}});
+              {{"event_id", d.event_id},
+               {"target", d.target},
+               {"reason", dead_reason},
+               {"attempts", attempt},
+               {"message", message}});
   }
   release(&*info);
 }
@@ -774,7 +788,9 @@ std::vector<DeliveryInfo> EmbeddedBus::deadLetters(const DeadLetterFilter& filte
                                  " FROM deliveries d JOIN events e ON e.id = d.event_id "
                                  "WHERE d.state='dead' AND d.id > ?1 AND (?2 = '' OR d.target=?2) "
                                  "AND (?3 = '' OR d.dead_reason=?3) ORDER BY d.id LIMIT ?4");
-  q.bind(1, filter.after_id).bind(2, filter.target.value_or("")).bind(3, filter.reason.value_or(""));
+  q.bind(1, filter.after_id)
+      .bind(2, filter.target.value_or(""))
+      .bind(3, filter.reason.value_or(""));
   q.bind(4, static_cast<int64_t>(std::clamp<size_t>(filter.limit, 1, 1000)));
   std::vector<DeliveryInfo> out;
   while (q.row()) {
@@ -793,7 +809,8 @@ Result<int64_t> EmbeddedBus::replayDeadLetter(int64_t delivery_id) {
   Status s = write([&](sqlite3* db) -> Status {
     Stmt q = query(db, "SELECT target FROM deliveries WHERE id=?1 AND state='dead'");
     q.bind(1, delivery_id);
-    if (!q.row()) return Status(Code::kNotFound, "no dead letter with id " + std::to_string(delivery_id));
+    if (!q.row())
+      return Status(Code::kNotFound, "no dead letter with id " + std::to_string(delivery_id));
     target = q.text(0);
     Stmt u = query(db,
                    "UPDATE deliveries SET state='pending', attempts=0, created_ms=?2, "
@@ -850,7 +867,8 @@ Result<int64_t> EmbeddedBus::deleteDeadLetter(int64_t delivery_id) {
     u.bind(1, delivery_id);
     if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     changed = sqlite3_changes(db);
-    if (changed == 0) return Status(Code::kNotFound, "no dead letter with id " + std::to_string(delivery_id));
+    if (changed == 0)
+      return Status(Code::kNotFound, "no dead letter with id " + std::to_string(delivery_id));
     Stmt a = query(db, "DELETE FROM attempts WHERE delivery_id=?1");
     a.bind(1, delivery_id);
     a.step();
@@ -920,7 +938,8 @@ Status EmbeddedBus::kvPut(const std::string& instance, const std::string& key,
                           const std::string& value, std::chrono::milliseconds ttl) {
   const int64_t expires = ttl.count() > 0 ? now() + ttl.count() : 0;
   return write([&](sqlite3* db) -> Status {
-    Stmt q = query(db, "INSERT OR REPLACE INTO kv(instance, key, value, expires_ms) VALUES(?1,?2,?3,?4)");
+    Stmt q = query(
+        db, "INSERT OR REPLACE INTO kv(instance, key, value, expires_ms) VALUES(?1,?2,?3,?4)");
     q.bind(1, instance).bind(2, key).bind(3, value).bind(4, expires);
     return q.step() == SQLITE_DONE ? Status::ok() : Status(Code::kUnavailable, sqlite3_errmsg(db));
   });

@@ -23,10 +23,10 @@ class EmbeddedBus final : public Bus {
  public:
   struct Options {
     std::string path = "var/sanjog.db";
-    std::string sync = "full";             // "full" or "normal"
+    std::string sync = "full";            // "full" or "normal"
     metrics::Metrics* metrics = nullptr;  // may be null (tests)
-    std::function<int64_t()> now_ms;       // default: the wall clock
-    uint64_t seed = 0;                     // jitter randomness; 0: random
+    std::function<int64_t()> now_ms;      // default: the wall clock
+    uint64_t seed = 0;                    // jitter randomness; 0: random
     // Delivered events older than this are deleted (with their deliveries
     // and attempts) by purge(), which the dispatcher runs hourly. Events
     // with a pending or dead delivery are kept. 0 keeps everything.

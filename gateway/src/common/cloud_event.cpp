@@ -10,8 +10,8 @@ bool validType(const std::string& type) {
   if (type.empty() || type.size() > kMaxEventTypeLength) return false;
   if (type.front() < 'a' || type.front() > 'z') return false;
   for (char c : type) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                    c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;

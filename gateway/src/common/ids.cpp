@@ -52,10 +52,12 @@ std::string newId(const char* prefix) {
   // 128 bits big-endian: ms (48) | hi (16) | lo (64), encoded as 26 base32
   // characters (130 bits, the top two always zero).
   std::array<uint8_t, 16> bytes{};
-  for (int i = 0; i < 6; ++i) bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(ms >> (40 - 8 * i));
+  for (int i = 0; i < 6; ++i)
+    bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(ms >> (40 - 8 * i));
   bytes[6] = static_cast<uint8_t>(hi >> 8);
   bytes[7] = static_cast<uint8_t>(hi);
-  for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(lo >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    bytes[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(lo >> (56 - 8 * i));
   auto bit = [&](int index) -> unsigned {  // index 0 = most significant of 130 bits
     const int b = index - 2;
     if (b < 0) return 0;

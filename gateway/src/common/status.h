@@ -25,15 +25,24 @@ enum class Code {
 // The snake_case name used in logs and in the `reason` metric label.
 constexpr std::string_view codeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kUnauthenticated: return "unauthenticated";
-    case Code::kNotFound: return "not_found";
-    case Code::kRateLimited: return "rate_limited";
-    case Code::kTimeout: return "timeout";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kUpstreamError: return "upstream_error";
-    case Code::kInternal: return "internal";
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kUnauthenticated:
+      return "unauthenticated";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kRateLimited:
+      return "rate_limited";
+    case Code::kTimeout:
+      return "timeout";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kUpstreamError:
+      return "upstream_error";
+    case Code::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -66,7 +75,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).isOk());
   }

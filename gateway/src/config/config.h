@@ -43,7 +43,7 @@ struct ApiConfig {
 struct StorageConfig {
   std::string path = "var/sanjog.db";
   std::chrono::seconds retention{30LL * 24 * 3600};
-  std::string sync = "full";  // "full" (survives power loss) or "normal" (survives kill -9)
+  std::string sync = "full";   // "full" (survives power loss) or "normal" (survives kill -9)
   std::string encryption_key;  // secret, optional
 };
 
@@ -71,14 +71,14 @@ struct RetryPolicy {
 struct InstanceConfig {
   std::string id;
   std::string plugin;
-  nlohmann::json config = nlohmann::json::object();  // expanded, defaults applied
+  nlohmann::json config = nlohmann::json::object();    // expanded, defaults applied
   nlohmann::json redacted = nlohmann::json::object();  // secrets replaced by "***"
   RetryPolicy retry;
 };
 
 struct RouteTarget {
   std::string instance;
-  std::string action;  // empty: the target plugin's default action
+  std::string action;                        // empty: the target plugin's default action
   std::optional<std::string> template_text;  // mustache, rendered against the event
 };
 

@@ -101,7 +101,8 @@ Errors validate(const CompiledSchema& schema, const nlohmann::json& doc, const s
     if (reason.rfind(kUnknown, 0) == 0) {
       // "... constraints: 'colour'." -- the key is in the last quotes.
       const size_t b = reason.rfind('\'');
-      const size_t a = b == std::string::npos || b == 0 ? std::string::npos : reason.rfind('\'', b - 1);
+      const size_t a =
+          b == std::string::npos || b == 0 ? std::string::npos : reason.rfind('\'', b - 1);
       if (a != std::string::npos && b > a) {
         const std::string key = reason.substr(a + 1, b - a - 1);
         pointer += "/" + escapePointerToken(key);
@@ -129,7 +130,8 @@ const CompiledSchema& topSchema() {
 std::optional<std::string> readFile(const std::string& path) {
   constexpr uintmax_t kMaxBytes = 1 << 20;
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec) || std::filesystem::file_size(path, ec) > kMaxBytes) {
+  if (!std::filesystem::is_regular_file(path, ec) ||
+      std::filesystem::file_size(path, ec) > kMaxBytes) {
     return std::nullopt;
   }
   std::ifstream in(path, std::ios::binary);
@@ -242,7 +244,8 @@ std::optional<ListenAddress> parseListen(const std::string& text) {
     a.host = a.host.substr(1, a.host.size() - 2);
   }
   const std::string port = text.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
     return std::nullopt;
   }
   const long p = std::stol(port);
@@ -305,9 +308,9 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
     c.bus.backend = b.value("backend", c.bus.backend);
     c.bus.workers = b.value("workers", c.bus.workers);
     if (c.bus.backend != "embedded") {
-      errors.push_back({"", "/bus/backend",
-                        "backend \"" + c.bus.backend +
-                            "\" is not available in this build; use \"embedded\""});
+      errors.push_back(
+          {"", "/bus/backend",
+           "backend \"" + c.bus.backend + "\" is not available in this build; use \"embedded\""});
     }
   }
   c.plugin_dir = doc.value("plugin_dir", "");
@@ -358,7 +361,8 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
       rc.types = r["from"].value("types", std::vector<std::string>{});
       rc.when = r.contains("when") ? r["when"] : nlohmann::json();
       for (const auto& route : c.routes) {
-        if (route.id == rc.id) errors.push_back({"", pointer + "/id", "duplicate route id " + rc.id});
+        if (route.id == rc.id)
+          errors.push_back({"", pointer + "/id", "duplicate route id " + rc.id});
       }
       if (rc.from_instance != "*" && !c.findInstance(rc.from_instance)) {
         errors.push_back({"", pointer + "/from/instance", "no instance named " + rc.from_instance});
@@ -380,15 +384,16 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
   }
   c.automations = doc.value("automations", nlohmann::json::array());
   if (!c.automations.empty()) {
-    errors.push_back({"", "/automations",
-                      "automations are not available in this version; remove them"});
+    errors.push_back(
+        {"", "/automations", "automations are not available in this version; remove them"});
   }
   return c;
 }
 
 }  // namespace
 
-std::variant<nlohmann::json, std::vector<ConfigError>> ConfigLoader::parse(const std::string& text) {
+std::variant<nlohmann::json, std::vector<ConfigError>> ConfigLoader::parse(
+    const std::string& text) {
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
@@ -546,8 +551,8 @@ std::string describeSchemaMarkdown(const nlohmann::ordered_json& schema) {
     for (size_t p = 0; (p = description.find('|', p)) != std::string::npos; p += 2) {
       description.replace(p, 1, "\\|");
     }
-    out += "| `" + row["key"].get<std::string>() + "` | " + row["type"].get<std::string>() +
-           " | " + (row["default"].is_null() ? std::string("—") : "`" + row["default"].dump() + "`") +
+    out += "| `" + row["key"].get<std::string>() + "` | " + row["type"].get<std::string>() + " | " +
+           (row["default"].is_null() ? std::string("—") : "`" + row["default"].dump() + "`") +
            " | " + (row["required"].get<bool>() ? "yes" : "no") + " | " +
            (row["secret"].get<bool>() ? "yes" : "no") + " | " + description + " |\n";
   }

@@ -77,7 +77,8 @@ std::vector<std::string> splitPath(const std::string& path) {
   size_t start = 1;
   while (start <= path.size()) {
     const size_t end = path.find('/', start);
-    const std::string part = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const std::string part =
+        path.substr(start, end == std::string::npos ? std::string::npos : end - start);
     if (!part.empty()) parts.push_back(part);
     if (end == std::string::npos) break;
     start = end + 1;
@@ -156,11 +157,13 @@ class ApiHandler : public HTTPRequestHandler {
     } else if (parts_.size() == 4 && method == "GET") {
       reply = gateway_.messageStatus(parts_[3]);
     } else {
-      reply = app::Reply::error(405, "method_not_allowed", "use POST /api/v1/messages or GET "
-                                                           "/api/v1/messages/{id}");
+      reply = app::Reply::error(405, "method_not_allowed",
+                                "use POST /api/v1/messages or GET "
+                                "/api/v1/messages/{id}");
     }
     metrics_.api_requests
-        .Add({{"kind", "api"}, {"result", reply.status < 400 ? "ok" : std::to_string(reply.status)}})
+        .Add(
+            {{"kind", "api"}, {"result", reply.status < 400 ? "ok" : std::to_string(reply.status)}})
         .Increment();
     send(response, reply);
   }
@@ -182,7 +185,8 @@ class PublicFactory : public Poco::Net::HTTPRequestHandlerFactory {
     const auto parts = splitPath(path);
     if (parts.size() >= 2 && parts[0] == "webhooks") {
       const std::string prefix = "/webhooks/" + parts[1];
-      return new WebhookHandler(gateway_, parts[1], path.substr(std::min(prefix.size(), path.size())));
+      return new WebhookHandler(gateway_, parts[1],
+                                path.substr(std::min(prefix.size(), path.size())));
     }
     if (parts.size() >= 3 && parts.size() <= 4 && parts[0] == "api" && parts[1] == "v1" &&
         parts[2] == "messages") {
@@ -246,7 +250,8 @@ class AdminHandler : public HTTPRequestHandler {
     if (!readBody(request, response, rt->config.server.max_body_bytes, body)) return;
     app::Reply reply = route(request, body);
     metrics_.api_requests
-        .Add({{"kind", "admin"}, {"result", reply.status < 400 ? "ok" : std::to_string(reply.status)}})
+        .Add({{"kind", "admin"},
+              {"result", reply.status < 400 ? "ok" : std::to_string(reply.status)}})
         .Increment();
     send(response, reply);
   }
@@ -257,8 +262,10 @@ class AdminHandler : public HTTPRequestHandler {
     const Poco::URI uri(request.getURI());
     const auto& p = parts_;  // admin, v1, ...
     const size_t n = p.size();
-    if (n == 3 && p[2] == "instances" && m == "GET") return app::Reply::json(200, gateway_.instancesJson());
-    if (n == 3 && p[2] == "routes" && m == "GET") return app::Reply::json(200, gateway_.routesJson());
+    if (n == 3 && p[2] == "instances" && m == "GET")
+      return app::Reply::json(200, gateway_.instancesJson());
+    if (n == 3 && p[2] == "routes" && m == "GET")
+      return app::Reply::json(200, gateway_.routesJson());
     if (n == 3 && p[2] == "reload" && m == "POST") {
       auto errors = hooks_.reload();
       if (errors.empty()) return app::Reply::json(200, {{"result", "applied"}});
@@ -269,9 +276,9 @@ class AdminHandler : public HTTPRequestHandler {
       if (!trace) return app::Reply::error(404, "not_found", "no event " + p[3]);
       nlohmann::json deliveries = nlohmann::json::array();
       for (const auto& d : trace->deliveries) deliveries.push_back(app::deliveryJson(d));
-      return app::Reply::json(
-          200, {{"event", nlohmann::json::parse(trace->event.json, nullptr, false)},
-                {"deliveries", deliveries}});
+      return app::Reply::json(200,
+                              {{"event", nlohmann::json::parse(trace->event.json, nullptr, false)},
+                               {"deliveries", deliveries}});
     }
     if (n >= 3 && p[2] == "dead-letters") return deadLetters(m, uri, body);
     return app::Reply::error(404, "not_found", "no such admin endpoint");
@@ -279,8 +286,8 @@ class AdminHandler : public HTTPRequestHandler {
 
   static bus::DeadLetterFilter filterFrom(const Poco::URI& uri, const std::string& body) {
     bus::DeadLetterFilter f;
-    nlohmann::json j = body.empty() ? nlohmann::json::object()
-                                    : nlohmann::json::parse(body, nullptr, false);
+    nlohmann::json j =
+        body.empty() ? nlohmann::json::object() : nlohmann::json::parse(body, nullptr, false);
     auto pick = [&](const char* key) -> std::optional<std::string> {
       std::string v = queryParam(uri, key);
       if (v.empty() && j.is_object() && j.contains(key) && j[key].is_string()) {
@@ -290,7 +297,8 @@ class AdminHandler : public HTTPRequestHandler {
     };
     f.target = pick("target");
     f.reason = pick("reason");
-    if (auto l = pick("limit")) f.limit = std::clamp<size_t>(std::strtoul(l->c_str(), nullptr, 10), 1, 1000);
+    if (auto l = pick("limit"))
+      f.limit = std::clamp<size_t>(std::strtoul(l->c_str(), nullptr, 10), 1, 1000);
     if (auto a = pick("after")) f.after_id = std::strtoll(a->c_str(), nullptr, 10);
     return f;
   }
@@ -330,14 +338,16 @@ class AdminHandler : public HTTPRequestHandler {
     if (id <= 0) return app::Reply::error(404, "not_found", "no such dead letter");
     if (n == 5 && p[4] == "replay" && m == "POST") {
       auto r = bus_.replayDeadLetter(id);
-      if (!r) return app::Reply::error(r.status().code() == Code::kNotFound ? 404 : 503,
-                                       std::string(codeName(r.status().code())), r.status().message());
+      if (!r)
+        return app::Reply::error(r.status().code() == Code::kNotFound ? 404 : 503,
+                                 std::string(codeName(r.status().code())), r.status().message());
       return app::Reply::json(200, {{"replayed", *r}});
     }
     if (n == 4 && m == "DELETE") {
       auto r = bus_.deleteDeadLetter(id);
-      if (!r) return app::Reply::error(r.status().code() == Code::kNotFound ? 404 : 503,
-                                       std::string(codeName(r.status().code())), r.status().message());
+      if (!r)
+        return app::Reply::error(r.status().code() == Code::kNotFound ? 404 : 503,
+                                 std::string(codeName(r.status().code())), r.status().message());
       return app::Reply::json(200, {{"deleted", *r}});
     }
     return app::Reply::error(405, "method_not_allowed", "unsupported method on dead letters");
@@ -379,7 +389,8 @@ class AdminFactory : public Poco::Net::HTTPRequestHandlerFactory {
 
 bool bearerMatches(const std::string& authorization, const std::vector<std::string>& accepted) {
   static const std::string kPrefix = "Bearer ";
-  if (authorization.size() <= kPrefix.size() || authorization.compare(0, kPrefix.size(), kPrefix) != 0) {
+  if (authorization.size() <= kPrefix.size() ||
+      authorization.compare(0, kPrefix.size(), kPrefix) != 0) {
     return false;
   }
   // Compare digests so the comparison takes the same time whatever the
@@ -431,7 +442,8 @@ Poco::Net::HTTPRequestHandlerFactory* makePublicFactory(app::Gateway& gateway,
 }
 
 Poco::Net::HTTPRequestHandlerFactory* makeAdminFactory(app::Gateway& gateway, bus::Bus& bus,
-                                                       metrics::Metrics& metrics, AdminHooks hooks) {
+                                                       metrics::Metrics& metrics,
+                                                       AdminHooks hooks) {
   return new AdminFactory(gateway, bus, metrics, std::move(hooks));
 }
 

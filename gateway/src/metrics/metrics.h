@@ -37,36 +37,36 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& instance_up;  // {instance, plugin}
 
   // Ingest.
-  prometheus::Family<prometheus::Counter>& webhook_requests;    // {instance, result}
-  prometheus::Family<prometheus::Histogram>& webhook_duration;  // {instance}
-  prometheus::Family<prometheus::Counter>& events_published;    // {instance, type}
-  prometheus::Family<prometheus::Counter>& events_deduplicated; // {instance}
-  prometheus::Family<prometheus::Counter>& api_requests;        // {kind, result}
-  prometheus::Family<prometheus::Counter>& auth_failures;       // {kind}
+  prometheus::Family<prometheus::Counter>& webhook_requests;     // {instance, result}
+  prometheus::Family<prometheus::Histogram>& webhook_duration;   // {instance}
+  prometheus::Family<prometheus::Counter>& events_published;     // {instance, type}
+  prometheus::Family<prometheus::Counter>& events_deduplicated;  // {instance}
+  prometheus::Family<prometheus::Counter>& api_requests;         // {kind, result}
+  prometheus::Family<prometheus::Counter>& auth_failures;        // {kind}
 
   // Storage.
-  prometheus::Family<prometheus::Counter>& storage_commits;        // {result}
+  prometheus::Family<prometheus::Counter>& storage_commits;  // {result}
   prometheus::Family<prometheus::Histogram>& storage_commit_duration;
   prometheus::Family<prometheus::Histogram>& storage_commit_batch;  // events per commit
 
   // Delivery.
-  prometheus::Family<prometheus::Counter>& deliveries;            // {target, result}
-  prometheus::Family<prometheus::Histogram>& delivery_duration;   // {target}
-  prometheus::Family<prometheus::Counter>& delivery_retries;      // {target, reason}
-  prometheus::Family<prometheus::Counter>& dead_letters_total;    // {target, reason}
-  prometheus::Family<prometheus::Counter>& dead_letter_replays;   // {target}
-  prometheus::Family<prometheus::Gauge>& dead_letters;            // {target}
-  prometheus::Family<prometheus::Gauge>& queue_depth;             // {target}
-  prometheus::Family<prometheus::Gauge>& queue_oldest_age;        // {target}
-  prometheus::Family<prometheus::Counter>& routed;                // {route, result}
+  prometheus::Family<prometheus::Counter>& deliveries;           // {target, result}
+  prometheus::Family<prometheus::Histogram>& delivery_duration;  // {target}
+  prometheus::Family<prometheus::Counter>& delivery_retries;     // {target, reason}
+  prometheus::Family<prometheus::Counter>& dead_letters_total;   // {target, reason}
+  prometheus::Family<prometheus::Counter>& dead_letter_replays;  // {target}
+  prometheus::Family<prometheus::Gauge>& dead_letters;           // {target}
+  prometheus::Family<prometheus::Gauge>& queue_depth;            // {target}
+  prometheus::Family<prometheus::Gauge>& queue_oldest_age;       // {target}
+  prometheus::Family<prometheus::Counter>& routed;               // {route, result}
 
   // Upstream HTTP made by plugins through the host.
-  prometheus::Family<prometheus::Counter>& upstream_requests;     // {instance, result}
-  prometheus::Family<prometheus::Histogram>& upstream_duration;   // {instance}
+  prometheus::Family<prometheus::Counter>& upstream_requests;    // {instance, result}
+  prometheus::Family<prometheus::Histogram>& upstream_duration;  // {instance}
 
   // Operations.
-  prometheus::Family<prometheus::Counter>& config_reloads;        // {result}
-  prometheus::Family<prometheus::Counter>& plugin_log_lines;      // {instance, kind}
+  prometheus::Family<prometheus::Counter>& config_reloads;    // {result}
+  prometheus::Family<prometheus::Counter>& plugin_log_lines;  // {instance, kind}
 };
 
 }  // namespace sanjog::metrics

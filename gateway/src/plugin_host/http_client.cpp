@@ -102,9 +102,9 @@ Result<HttpResponse> HttpClient::send(const std::string& instance, const HttpReq
         response.body.append(buf, static_cast<size_t>(in.gcount()));
         if (response.body.size() > options_.max_response_bytes) {
           count(instance, "error", elapsed());
-          return Status(Code::kUpstreamError, "response body over " +
-                                                  std::to_string(options_.max_response_bytes) +
-                                                  " bytes");
+          return Status(
+              Code::kUpstreamError,
+              "response body over " + std::to_string(options_.max_response_bytes) + " bytes");
         }
       }
       const std::string klass = std::to_string(response.status / 100) + "xx";
@@ -118,8 +118,8 @@ Result<HttpResponse> HttpClient::send(const std::string& instance, const HttpReq
     } catch (const Poco::Exception& e) {
       if (reused && round == 0) continue;
       count(instance, "error", elapsed());
-      return Status(Code::kUnavailable, uri.getHost() + ":" + std::to_string(uri.getPort()) +
-                                            ": " + e.displayText());
+      return Status(Code::kUnavailable,
+                    uri.getHost() + ":" + std::to_string(uri.getPort()) + ": " + e.displayText());
     } catch (const std::exception& e) {
       if (reused && round == 0) continue;
       count(instance, "error", elapsed());

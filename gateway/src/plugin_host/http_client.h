@@ -41,7 +41,7 @@ struct HttpResponse {
 class HttpClient {
  public:
   struct Options {
-    std::string ca_file;             // extra trust anchors; "" uses the system store only
+    std::string ca_file;  // extra trust anchors; "" uses the system store only
     size_t max_response_bytes = 8u << 20;
     size_t max_idle_per_host = 8;
   };

@@ -14,7 +14,6 @@ struct sanjog_host {
   std::string logger;  // "sanjog.plugin.<id>"
 };
 
-
 struct sanjog_webhook_response {
   sanjog::plugin_host::WebhookOutcome* outcome = nullptr;
 };
@@ -194,10 +193,21 @@ int32_t responseEmit(sanjog_webhook_response* r, sanjog_str event, sanjog_sink* 
 }
 
 const sanjog_host_api kHostApi = {
-    sizeof(sanjog_host_api), sinkWrite,        hostLog,         hostNow,
-    hostMetricRegister,      hostMetricRecord, hostHttp,        hostEmit,
-    hostKvGet,               hostKvPut,        hostKvDelete,    responseSetStatus,
-    responseSetHeader,       responseSetBody,  responseEmit,
+    sizeof(sanjog_host_api),
+    sinkWrite,
+    hostLog,
+    hostNow,
+    hostMetricRegister,
+    hostMetricRecord,
+    hostHttp,
+    hostEmit,
+    hostKvGet,
+    hostKvPut,
+    hostKvDelete,
+    responseSetStatus,
+    responseSetHeader,
+    responseSetBody,
+    responseEmit,
 };
 
 }  // namespace
@@ -221,7 +231,8 @@ Result<uint32_t> PluginMetrics::registerFamily(int32_t kind, const std::string& 
   if (kind < SANJOG_METRIC_COUNTER || kind > SANJOG_METRIC_HISTOGRAM) {
     return Status(Code::kInvalidArgument, "unknown metric kind");
   }
-  if (kind == SANJOG_METRIC_COUNTER && (name.size() < 6 || name.substr(name.size() - 6) != "_total")) {
+  if (kind == SANJOG_METRIC_COUNTER &&
+      (name.size() < 6 || name.substr(name.size() - 6) != "_total")) {
     return Status(Code::kInvalidArgument, "counter names end with _total: " + name);
   }
   std::lock_guard<std::mutex> lock(mutex_);
@@ -274,7 +285,9 @@ void PluginMetrics::record(uint32_t id, const std::string& instance,
   for (size_t i = 0; i < values.size(); ++i) labels[f.label_keys[i]] = values[i];
   switch (f.kind) {
     case SANJOG_METRIC_COUNTER:
-      if (value >= 0) static_cast<prometheus::Family<prometheus::Counter>*>(f.family)->Add(labels).Increment(value);
+      if (value >= 0)
+        static_cast<prometheus::Family<prometheus::Counter>*>(f.family)->Add(labels).Increment(
+            value);
       break;
     case SANJOG_METRIC_GAUGE:
       static_cast<prometheus::Family<prometheus::Gauge>*>(f.family)->Add(labels).Set(value);
@@ -347,16 +360,27 @@ bus::DeliveryResult PluginInstance::deliver(const bus::Delivery& d) {
                                 -1,
                                 message.get(),
                                 provider_id.get()};
-  sanjog_delivery delivery{sizeof(sanjog_delivery),     view(d.action),
-                           view(d.event_json),          view(d.idempotency_key),
-                           static_cast<uint32_t>(d.attempts + 1), view(d.rendered)};
+  sanjog_delivery delivery{sizeof(sanjog_delivery),
+                           view(d.action),
+                           view(d.event_json),
+                           view(d.idempotency_key),
+                           static_cast<uint32_t>(d.attempts + 1),
+                           view(d.rendered)};
   const int32_t rc = library_->hooks().deliver(handle_, &delivery, &result);
   bus::DeliveryResult out;
   switch (result.outcome) {
-    case SANJOG_DELIVERY_SUCCESS: out.outcome = bus::Outcome::kSuccess; break;
-    case SANJOG_DELIVERY_PERMANENT: out.outcome = bus::Outcome::kPermanent; break;
-    case SANJOG_DELIVERY_DISABLE: out.outcome = bus::Outcome::kDisable; break;
-    default: out.outcome = bus::Outcome::kRetry; break;
+    case SANJOG_DELIVERY_SUCCESS:
+      out.outcome = bus::Outcome::kSuccess;
+      break;
+    case SANJOG_DELIVERY_PERMANENT:
+      out.outcome = bus::Outcome::kPermanent;
+      break;
+    case SANJOG_DELIVERY_DISABLE:
+      out.outcome = bus::Outcome::kDisable;
+      break;
+    default:
+      out.outcome = bus::Outcome::kRetry;
+      break;
   }
   out.reason = out.outcome == bus::Outcome::kSuccess ? Code::kOk : codeFromInt(result.status);
   if (rc != SANJOG_OK && out.outcome == bus::Outcome::kSuccess) {
@@ -365,7 +389,8 @@ bus::DeliveryResult PluginInstance::deliver(const bus::Delivery& d) {
     out.reason = codeFromInt(rc);
   }
   out.http_status = result.http_status;
-  if (result.retry_after_ms >= 0) out.retry_after = std::chrono::milliseconds(result.retry_after_ms);
+  if (result.retry_after_ms >= 0)
+    out.retry_after = std::chrono::milliseconds(result.retry_after_ms);
   out.message = std::move(message.text);
   out.provider_message_id = std::move(provider_id.text);
   return out;

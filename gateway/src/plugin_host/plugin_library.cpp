@@ -26,18 +26,19 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const std::filesystem
   }
   if (!lib->library_.has(SANJOG_PLUGIN_ENTRY_SYMBOL)) {
     return Status(Code::kInvalidArgument, path.string() + " exports no " SANJOG_PLUGIN_ENTRY_SYMBOL
-                                          " symbol: not a Sanjog plugin");
+                                                          " symbol: not a Sanjog plugin");
   }
-  auto& entry = lib->library_.get<std::remove_pointer_t<sanjog_plugin_entry_fn>>(
-      SANJOG_PLUGIN_ENTRY_SYMBOL);
+  auto& entry =
+      lib->library_.get<std::remove_pointer_t<sanjog_plugin_entry_fn>>(SANJOG_PLUGIN_ENTRY_SYMBOL);
   const sanjog_plugin_descriptor* d = entry(SANJOG_ABI_MAJOR, SANJOG_ABI_MINOR);
   if (d == nullptr) {
-    return Status(Code::kInvalidArgument, path.string() + ": the entry point returned no descriptor");
+    return Status(Code::kInvalidArgument,
+                  path.string() + ": the entry point returned no descriptor");
   }
   if (d->abi_major != SANJOG_ABI_MAJOR) {
     return Status(Code::kInvalidArgument,
-                  path.string() + " was built for plugin ABI " + std::to_string(d->abi_major) + "." +
-                      std::to_string(d->abi_minor) + " but this sanjogd speaks ABI " +
+                  path.string() + " was built for plugin ABI " + std::to_string(d->abi_major) +
+                      "." + std::to_string(d->abi_minor) + " but this sanjogd speaks ABI " +
                       std::to_string(SANJOG_ABI_MAJOR) + "." + std::to_string(SANJOG_ABI_MINOR) +
                       "; rebuild the plugin against the matching SDK");
   }
@@ -52,7 +53,8 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const std::filesystem
   lib->summary_ = str(d->summary);
   lib->abi_minor_ = d->abi_minor;
   if (lib->name_.empty() || lib->kind_.empty() || lib->version_.empty()) {
-    return Status(Code::kInvalidArgument, path.string() + ": descriptor lacks name, kind or version");
+    return Status(Code::kInvalidArgument,
+                  path.string() + ": descriptor lacks name, kind or version");
   }
   const std::string expected_file = "libsanjog_" + lib->name_ + ".so";
   if (path.filename() != expected_file) {
@@ -62,8 +64,7 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const std::filesystem
   lib->schema_text_ = str(d->config_schema);
   lib->schema_ = nlohmann::json::parse(lib->schema_text_, nullptr, false);
   if (!lib->schema_.is_object()) {
-    return Status(Code::kInvalidArgument,
-                  path.string() + ": config_schema is not a JSON object");
+    return Status(Code::kInvalidArgument, path.string() + ": config_schema is not a JSON object");
   }
   if (lib->schema_.value("additionalProperties", true) != false) {
     return Status(Code::kInvalidArgument,
@@ -72,20 +73,23 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const std::filesystem
   const nlohmann::json actions = nlohmann::json::parse(str(d->actions), nullptr, false);
   if (!actions.is_array() ||
       !std::all_of(actions.begin(), actions.end(), [](const auto& a) { return a.is_string(); })) {
-    return Status(Code::kInvalidArgument, path.string() + ": actions is not a JSON array of strings");
+    return Status(Code::kInvalidArgument,
+                  path.string() + ": actions is not a JSON array of strings");
   }
   for (const auto& a : actions) lib->actions_.push_back(a.get<std::string>());
-  if (d->hooks == nullptr || d->hooks->struct_size < offsetof(sanjog_plugin_hooks, destroy) +
-                                                         sizeof(void*)) {
+  if (d->hooks == nullptr ||
+      d->hooks->struct_size < offsetof(sanjog_plugin_hooks, destroy) + sizeof(void*)) {
     return Status(Code::kInvalidArgument, path.string() + ": descriptor has no usable hooks");
   }
   std::memcpy(&lib->hooks_, d->hooks, std::min<size_t>(d->hooks->struct_size, sizeof(lib->hooks_)));
   lib->hooks_.struct_size = sizeof(lib->hooks_);
   if (lib->hooks_.create == nullptr || lib->hooks_.destroy == nullptr) {
-    return Status(Code::kInvalidArgument, path.string() + ": create and destroy hooks are required");
+    return Status(Code::kInvalidArgument,
+                  path.string() + ": create and destroy hooks are required");
   }
   if (!lib->actions_.empty() && lib->hooks_.deliver == nullptr) {
-    return Status(Code::kInvalidArgument, path.string() + ": declares actions but has no deliver hook");
+    return Status(Code::kInvalidArgument,
+                  path.string() + ": declares actions but has no deliver hook");
   }
   return lib;
 }

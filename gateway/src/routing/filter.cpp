@@ -87,7 +87,8 @@ Result<NodePtr> compileOperator(const std::vector<std::string>& path, const std:
 
 std::string escape(const std::string& key) {
   std::string out;
-  for (char c : key) out += c == '/' ? std::string("~1") : c == '~' ? std::string("~0") : std::string(1, c);
+  for (char c : key)
+    out += c == '/' ? std::string("~1") : c == '~' ? std::string("~0") : std::string(1, c);
   return out;
 }
 
@@ -101,7 +102,8 @@ Result<NodePtr> compileDoc(const nlohmann::json& doc, const std::string& pointer
     const std::string here = pointer + "/" + escape(key);
     if (key == "$and" || key == "$or") {
       if (!value.is_array() || value.empty()) {
-        return Status(Code::kInvalidArgument, "at " + here + ": " + key + " needs a non-empty array");
+        return Status(Code::kInvalidArgument,
+                      "at " + here + ": " + key + " needs a non-empty array");
       }
       auto group = std::make_shared<Node>();
       group->kind = key == "$and" ? Node::Kind::kAnd : Node::Kind::kOr;
@@ -125,7 +127,8 @@ Result<NodePtr> compileDoc(const nlohmann::json& doc, const std::string& pointer
       const auto path = splitPath(key);
       bool operators = value.is_object() && !value.empty();
       if (operators) {
-        for (const auto& [op, _] : value.items()) operators = operators && !op.empty() && op[0] == '$';
+        for (const auto& [op, _] : value.items())
+          operators = operators && !op.empty() && op[0] == '$';
       }
       if (!operators) {
         auto n = compileOperator(path, "$eq", value, here);
@@ -171,7 +174,8 @@ bool equal(const nlohmann::json& value, const nlohmann::json& operand) {
 
 bool eval(const Node& n, const nlohmann::json& event) {
   switch (n.kind) {
-    case Node::Kind::kAll: return true;
+    case Node::Kind::kAll:
+      return true;
     case Node::Kind::kAnd:
       for (const auto& c : n.children) {
         if (!eval(*c, event)) return false;
@@ -182,13 +186,17 @@ bool eval(const Node& n, const nlohmann::json& event) {
         if (eval(*c, event)) return true;
       }
       return false;
-    case Node::Kind::kNot: return !eval(*n.children[0], event);
-    default: break;
+    case Node::Kind::kNot:
+      return !eval(*n.children[0], event);
+    default:
+      break;
   }
   const nlohmann::json* v = lookup(event, n.path);
   switch (n.kind) {
-    case Node::Kind::kExists: return (v != nullptr && !v->is_null()) == n.operand.get<bool>();
-    case Node::Kind::kEq: return v != nullptr && equal(*v, n.operand);
+    case Node::Kind::kExists:
+      return (v != nullptr && !v->is_null()) == n.operand.get<bool>();
+    case Node::Kind::kEq:
+      return v != nullptr && equal(*v, n.operand);
     case Node::Kind::kIn:
       if (v == nullptr) return false;
       for (const auto& o : n.operand) {
@@ -201,7 +209,8 @@ bool eval(const Node& n, const nlohmann::json& event) {
     case Node::Kind::kRegex:
       return v != nullptr && v->is_string() &&
              re2::RE2::PartialMatch(composeText(v->get<std::string>()), *n.regex);
-    default: return false;
+    default:
+      return false;
   }
 }
 

@@ -25,8 +25,8 @@ std::variant<Router, std::vector<config::ConfigError>> Router::build(
       const auto& target = r.to[t];
       CompiledRoute::Target ct;
       ct.instance = target.instance;
-      ct.action = target.action.empty() && default_action ? default_action(target.instance)
-                                                           : target.action;
+      ct.action =
+          target.action.empty() && default_action ? default_action(target.instance) : target.action;
       if (ct.action.empty()) {
         errors.push_back({target.instance, pointer + "/to/" + std::to_string(t),
                           "instance " + target.instance + " takes no deliveries (no actions)"});
@@ -34,8 +34,8 @@ std::variant<Router, std::vector<config::ConfigError>> Router::build(
       if (target.template_text) {
         auto tmpl = Template::compile(*target.template_text);
         if (!tmpl) {
-          errors.push_back({"", pointer + "/to/" + std::to_string(t) + "/template",
-                            tmpl.status().message()});
+          errors.push_back(
+              {"", pointer + "/to/" + std::to_string(t) + "/template", tmpl.status().message()});
         } else {
           ct.templ = *tmpl;
         }

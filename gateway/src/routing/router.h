@@ -3,8 +3,8 @@
 
 #include <functional>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>

@@ -30,10 +30,14 @@ mustache::data toData(const nlohmann::json& v) {
       for (const auto& e : v) d.push_back(toData(e));
       return d;
     }
-    case nlohmann::json::value_t::string: return {v.get<std::string>()};
-    case nlohmann::json::value_t::boolean: return {v.get<bool>()};
-    case nlohmann::json::value_t::null: return {mustache::data::type::bool_false};
-    default: return {v.dump()};
+    case nlohmann::json::value_t::string:
+      return {v.get<std::string>()};
+    case nlohmann::json::value_t::boolean:
+      return {v.get<bool>()};
+    case nlohmann::json::value_t::null:
+      return {mustache::data::type::bool_false};
+    default:
+      return {v.dump()};
   }
 }
 

@@ -172,8 +172,8 @@ typedef struct sanjog_host_api {
    * name twice returns the same id. */
   int32_t (*metric_register)(sanjog_host* host, int32_t kind, sanjog_str name, sanjog_str help,
                              const sanjog_str* label_keys, size_t label_count,
-                             const double* buckets, size_t bucket_count,
-                             uint32_t* out_metric_id, sanjog_sink* error);
+                             const double* buckets, size_t bucket_count, uint32_t* out_metric_id,
+                             sanjog_sink* error);
 
   /* Records a value; label values are given in registration order and must
    * be bounded (no ids, phone numbers or URLs). */
@@ -202,8 +202,7 @@ typedef struct sanjog_host_api {
 
   /* Webhook response building; valid only during handle_webhook. */
   void (*response_set_status)(sanjog_webhook_response* response, int32_t http_status);
-  void (*response_set_header)(sanjog_webhook_response* response, sanjog_str name,
-                              sanjog_str value);
+  void (*response_set_header)(sanjog_webhook_response* response, sanjog_str name, sanjog_str value);
   void (*response_set_body)(sanjog_webhook_response* response, sanjog_str content_type,
                             sanjog_str body);
   /* Adds an event to this request's batch. The batch is committed durably
@@ -243,11 +242,11 @@ typedef struct sanjog_delivery {
  * the sinks. The host pre-sets outcome to RETRY and status to INTERNAL. */
 typedef struct sanjog_delivery_result {
   uint32_t struct_size;
-  int32_t outcome;        /* sanjog_delivery_outcome                    */
-  int32_t status;         /* sanjog_status, the reason class            */
-  int32_t http_status;    /* upstream HTTP status, 0 if none            */
-  int64_t retry_after_ms; /* >= 0 when the upstream asked for a delay   */
-  sanjog_sink* message;   /* human-readable detail (no secrets)         */
+  int32_t outcome;                  /* sanjog_delivery_outcome                    */
+  int32_t status;                   /* sanjog_status, the reason class            */
+  int32_t http_status;              /* upstream HTTP status, 0 if none            */
+  int64_t retry_after_ms;           /* >= 0 when the upstream asked for a delay   */
+  sanjog_sink* message;             /* human-readable detail (no secrets)         */
   sanjog_sink* provider_message_id; /* id the provider gave the message  */
 } sanjog_delivery_result;
 

@@ -99,7 +99,12 @@ class BusTest : public ::testing::Test {
   AppendItem item(const std::string& id, const std::string& provider_id,
                   std::vector<std::string> targets = {}, const std::string& order_key = "") {
     AppendItem it;
-    it.event = {id, "src", "message.received", order_key, provider_id, clock_.now(),
+    it.event = {id,
+                "src",
+                "message.received",
+                order_key,
+                provider_id,
+                clock_.now(),
                 R"({"id":")" + id + R"(","type":"message.received"})"};
     for (const auto& t : targets) it.deliveries.push_back({"r1", t, "deliver", "", order_key, ""});
     return it;
@@ -258,10 +263,10 @@ TEST_F(BusTest, MaxAgeTurnsRetriesIntoADeadLetter) {
 
 TEST_F(BusTest, DeleteAndBulkReplay) {
   Recorder rec;
-  rec.script("t", {result(Outcome::kPermanent), result(Outcome::kPermanent),
-                   result(Outcome::kPermanent)});
-  ASSERT_TRUE(bus_->append({item("evt_a", "", {"t"}), item("evt_b", "", {"t"}),
-                            item("evt_c", "", {"t"})}));
+  rec.script(
+      "t", {result(Outcome::kPermanent), result(Outcome::kPermanent), result(Outcome::kPermanent)});
+  ASSERT_TRUE(
+      bus_->append({item("evt_a", "", {"t"}), item("evt_b", "", {"t"}), item("evt_c", "", {"t"})}));
   startWith(rec);
   ASSERT_TRUE(waitState("evt_a", "dead") && waitState("evt_b", "dead") &&
               waitState("evt_c", "dead"));

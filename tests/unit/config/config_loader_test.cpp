@@ -132,7 +132,8 @@ TEST(ConfigLoader, ReferencesAndDuplicates) {
   auto c = nlohmann::json::parse(kValid, nullptr, true, true);
   c["instances"][1]["id"] = "a";
   c["instances"].push_back({{"id", "z"}, {"plugin", "crm_nothing"}});
-  c["routes"].push_back({{"id", "r1"}, {"from", {{"instance", "ghost"}}}, {"to", {{{"instance", "a"}}}}});
+  c["routes"].push_back(
+      {{"id", "r1"}, {"from", {{"instance", "ghost"}}}, {"to", {{{"instance", "a"}}}}});
   auto errors = errorsOf(c.dump());
   EXPECT_TRUE(hasError(errors, "a", "/instances/1/id", "duplicate instance id")) << dump(errors);
   EXPECT_TRUE(hasError(errors, "z", "/instances/2/plugin", "no plugin named crm_nothing"))

@@ -60,7 +60,8 @@ TEST_F(CrmWebhookTest, InboundSignedEventIsEmittedWithProviderId) {
 }
 
 TEST_F(CrmWebhookTest, InboundBatchGetsOneProviderIdPerEvent) {
-  const std::string body = R"([{"type":"contact.updated","data":{}},{"type":"message.send","data":{}}])";
+  const std::string body =
+      R"([{"type":"contact.updated","data":{}},{"type":"message.send","data":{}}])";
   auto r = host_.webhook("POST", body, signedHeaders("msg_b", body, nowS()));
   EXPECT_EQ(r.status, 202);
   ASSERT_EQ(r.events.size(), 2u);
@@ -105,7 +106,8 @@ TEST_F(CrmWebhookTest, UnacceptedTypesAre422) {
 }
 
 TEST_F(CrmWebhookTest, OutboundIsSignedWithTheIdempotencyKey) {
-  const std::string event = R"({"specversion":"1.0","id":"evt_1","type":"message.received","data":{"message":{"text":"দাম কত?"}}})";
+  const std::string event =
+      R"({"specversion":"1.0","id":"evt_1","type":"message.received","data":{"message":{"text":"দাম কত?"}}})";
   auto r = host_.deliver("deliver", event, "evt_1.0");
   EXPECT_EQ(r.outcome, Outcome::kSuccess);
   EXPECT_EQ(r.http_status, 200);

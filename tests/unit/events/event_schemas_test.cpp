@@ -43,8 +43,8 @@ std::string validate(const nlohmann::json& schema_doc, const nlohmann::json& doc
 
 TEST(EventSchemas, EveryDocumentedTypeHasAValidSchemaAndExample) {
   const std::vector<std::string> types = {
-      "message.received", "message.send",      "message.status",      "order.created",
-      "order.paid",       "order.fulfilled",   "order.cancelled",     "checkout.updated",
+      "message.received",   "message.send",    "message.status",        "order.created",
+      "order.paid",         "order.fulfilled", "order.cancelled",       "checkout.updated",
       "checkout.abandoned", "contact.updated", "conversation.resolved", "conversation.handoff",
       "csat.response"};
   for (const auto& t : types) {
@@ -66,7 +66,8 @@ TEST(EventSchemas, NormalizedPluginEventValidates) {
   const std::string raw = R"({"type":"message.received","providerid":"wamid.1","data":{
     "channel":"whatsapp","contact":{"phone":"+8801711000001","name":"রহিম"},
     "message":{"id":"wamid.1","text":"দাম কত?"}}})";
-  auto event = normalizeEvent(std::string_view(raw), "wa", 1767225600000, "evt_01KAXT9N3R5D2Q8W0ZP6M4B7CJ");
+  auto event =
+      normalizeEvent(std::string_view(raw), "wa", 1767225600000, "evt_01KAXT9N3R5D2Q8W0ZP6M4B7CJ");
   ASSERT_TRUE(event) << event.status().toString();
   EXPECT_EQ(validate(schema, *event), "");
   EXPECT_EQ((*event)["source"], "/instances/wa");

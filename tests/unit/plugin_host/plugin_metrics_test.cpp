@@ -15,7 +15,8 @@ TEST(PluginMetrics, RegistersOnceAndEnforcesNamingAndLabels) {
                                  {"result"}, {});
   ASSERT_TRUE(again);
   EXPECT_EQ(*a, *again);
-  EXPECT_FALSE(pm.registerFamily(SANJOG_METRIC_GAUGE, "sanjog_test_things_total", "x", {"result"}, {}));
+  EXPECT_FALSE(
+      pm.registerFamily(SANJOG_METRIC_GAUGE, "sanjog_test_things_total", "x", {"result"}, {}));
   EXPECT_FALSE(pm.registerFamily(SANJOG_METRIC_COUNTER, "other_total", "x", {}, {}));
   EXPECT_FALSE(pm.registerFamily(SANJOG_METRIC_COUNTER, "sanjog_no_suffix", "x", {}, {}));
   EXPECT_FALSE(pm.registerFamily(SANJOG_METRIC_COUNTER, "sanjog_x_total", "x", {"phone"}, {}));

@@ -13,7 +13,8 @@ nlohmann::json event(const std::string& text, const std::string& channel = "what
           {"data",
            {{"channel", channel},
             {"contact", {{"phone", "+8801711000001"}, {"name", "রহিম"}}},
-            {"message", {{"text", text}, {"attachments", nlohmann::json::array({{{"kind", "image"}}})}}},
+            {"message",
+             {{"text", text}, {"attachments", nlohmann::json::array({{{"kind", "image"}}})}}},
             {"total", 1500}}}};
 }
 
@@ -56,18 +57,19 @@ TEST(Filter, RegexMatchesBengaliAndEnglishKeywords) {
   EXPECT_TRUE(matches(when, event("এটার দাম কত?")));
   EXPECT_TRUE(matches(when, event("Where is my ORDER")));
   EXPECT_FALSE(matches(when, event("hello")));
-  EXPECT_FALSE(matches(R"({"data.total": {"$regex": "15"}})", event("x"))) << "numbers are not text";
+  EXPECT_FALSE(matches(R"({"data.total": {"$regex": "15"}})", event("x")))
+      << "numbers are not text";
 }
 
 TEST(Filter, NfcAndNfdFormsMatch) {
   // "কী" can be typed precomposed or not; Bengali "ো" (U+09CB) vs
   // "ে" + "া" (U+09C7 U+09BE) is a canonical equivalence.
-  const std::string composed = "\xe0\xa6\x95\xe0\xa7\x8b";             // কো (U+0995 U+09CB)
+  const std::string composed = "\xe0\xa6\x95\xe0\xa7\x8b";                // কো (U+0995 U+09CB)
   const std::string decomposed = "\xe0\xa6\x95\xe0\xa7\x87\xe0\xa6\xbe";  // ক ে া
   EXPECT_EQ(normalizeText(decomposed), normalizeText(composed));
   EXPECT_TRUE(matches(R"({"data.message.text": ")" + composed + "\"}", event(decomposed)));
-  EXPECT_TRUE(matches(R"({"data.message.text": {"$regex": ")" + decomposed + "\"}}",
-                      event(composed)));
+  EXPECT_TRUE(
+      matches(R"({"data.message.text": {"$regex": ")" + decomposed + "\"}}", event(composed)));
 }
 
 TEST(Filter, BooleanCombinators) {

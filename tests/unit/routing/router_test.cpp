@@ -22,12 +22,12 @@ Router::DefaultAction defaults() {
 }
 
 TEST(Router, ResolvesSourcesTypesFiltersAndActions) {
-  auto built = Router::build(
-      {route("all-to-crm", "*", {}, {{"crm", "", std::nullopt}}),
-       route("wa-orders", "wa", {"message.received"},
-             {{"crm", "note", std::string("অর্ডার: {{data.message.text}}")}, {"wa", "", std::nullopt}},
-             {{"data.message.text", {{"$regex", "order|অর্ডার"}}}})},
-      defaults());
+  auto built = Router::build({route("all-to-crm", "*", {}, {{"crm", "", std::nullopt}}),
+                              route("wa-orders", "wa", {"message.received"},
+                                    {{"crm", "note", std::string("অর্ডার: {{data.message.text}}")},
+                                     {"wa", "", std::nullopt}},
+                                    {{"data.message.text", {{"$regex", "order|অর্ডার"}}}})},
+                             defaults());
   ASSERT_TRUE(std::holds_alternative<Router>(built));
   const auto& router = std::get<Router>(built);
   const nlohmann::json order = {{"type", "message.received"},
@@ -41,8 +41,9 @@ TEST(Router, ResolvesSourcesTypesFiltersAndActions) {
   EXPECT_EQ(targets[1].action, "note");
   EXPECT_EQ(targets[1].rendered, "অর্ডার: নতুন অর্ডার");
   // Another type from wa: only the wildcard route.
-  EXPECT_EQ(router.route("wa", {{"type", "message.status"}, {"data", nlohmann::json::object()}}).size(),
-            1u);
+  EXPECT_EQ(
+      router.route("wa", {{"type", "message.status"}, {"data", nlohmann::json::object()}}).size(),
+      1u);
   // From crm itself: the wildcard route would target crm, which is the source.
   EXPECT_TRUE(router.route("crm", order).empty());
 }
@@ -50,8 +51,7 @@ TEST(Router, ResolvesSourcesTypesFiltersAndActions) {
 TEST(Router, BuildErrorsNamePointers) {
   auto built = Router::build(
       {route("ok", "a", {}, {{"b", "", std::nullopt}}),
-       route("bad", "a", {}, {{"b", "", std::string("{{#x}}")}},
-             {{"data.x", {{"$regex", "("}}}})},
+       route("bad", "a", {}, {{"b", "", std::string("{{#x}}")}}, {{"data.x", {{"$regex", "("}}}})},
       defaults());
   ASSERT_TRUE(std::holds_alternative<std::vector<config::ConfigError>>(built));
   const auto& errors = std::get<std::vector<config::ConfigError>>(built);

@@ -17,14 +17,17 @@ TEST(Crypto, HmacSha1Rfc2202Case2) {
 
 TEST(Crypto, Sha256KnownAnswers) {
   EXPECT_EQ(hex(sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(hex(sha256("abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Crypto, Base64Rfc4648Vectors) {
-  const std::pair<const char*, const char*> kVectors[] = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::pair<const char*, const char*> kVectors[] = {{"", ""},
+                                                          {"f", "Zg=="},
+                                                          {"fo", "Zm8="},
+                                                          {"foo", "Zm9v"},
+                                                          {"foob", "Zm9vYg=="},
+                                                          {"fooba", "Zm9vYmE="},
+                                                          {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : kVectors) {
     EXPECT_EQ(base64Encode(plain), encoded);
     auto decoded = base64Decode(encoded);
@@ -34,8 +37,8 @@ TEST(Crypto, Base64Rfc4648Vectors) {
 }
 
 TEST(Crypto, Base64DecodeIsStrict) {
-  EXPECT_FALSE(base64Decode("Zg="));      // length not a multiple of 4
-  EXPECT_FALSE(base64Decode("Z g=="));    // whitespace
+  EXPECT_FALSE(base64Decode("Zg="));       // length not a multiple of 4
+  EXPECT_FALSE(base64Decode("Z g=="));     // whitespace
   EXPECT_FALSE(base64Decode("Zm9v_-=="));  // URL-safe alphabet
   EXPECT_FALSE(base64Decode("Zg==Zg=="));  // padding in the middle
   EXPECT_FALSE(base64Decode("Zh=="));      // non-canonical trailing bits

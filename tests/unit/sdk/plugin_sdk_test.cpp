@@ -27,7 +27,8 @@ class Probe {
   WebhookResponse handleWebhook(const WebhookRequest& r) {
     if (r.body == "throw") throw std::runtime_error("boom in webhook");
     calls_.inc({"webhook"});
-    WebhookResponse res = WebhookResponse::json(202, {{"header", r.header("X-Probe").value_or("")}});
+    WebhookResponse res =
+        WebhookResponse::json(202, {{"header", r.header("X-Probe").value_or("")}});
     res.events.push_back(R"({"type":"probe.seen","data":{"body":")" + std::string(r.body) + "\"}}");
     return res;
   }

@@ -37,8 +37,8 @@ TEST(StandardWebhooks, RefusesForgedBodyIdAndSecret) {
   const std::string other = *decodeSecret("whsec_" + crypto::base64Encode("another-secret-16b"));
   EXPECT_EQ(verify(other, kId, "1614265330", kSignature, kBody, kTs, 300), Verdict::kBadSignature);
   EXPECT_EQ(verify(key(), kId, "1614265330", "v1,AAAA", kBody, kTs, 300), Verdict::kBadSignature);
-  EXPECT_EQ(verify(key(), kId, "1614265330", "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-                   kBody, kTs, 300),
+  EXPECT_EQ(verify(key(), kId, "1614265330",
+                   "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", kBody, kTs, 300),
             Verdict::kBadSignature);
 }
 

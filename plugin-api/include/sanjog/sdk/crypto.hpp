@@ -125,8 +125,8 @@ inline std::optional<std::string> base64Decode(std::string_view text) {
       v[k] = value(c);
       if (v[k] < 0) return std::nullopt;
     }
-    const uint32_t n = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) |
-                       uint32_t(v[3]);
+    const uint32_t n =
+        (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
     out.push_back(char((n >> 16) & 0xFF));
     if (pad < 2) out.push_back(char((n >> 8) & 0xFF));
     if (pad < 1) out.push_back(char(n & 0xFF));

@@ -74,7 +74,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
   Result(Code code, std::string message) : v_(Status(code, std::move(message))) {}
   [[nodiscard]] bool ok() const { return std::holds_alternative<T>(v_); }
@@ -313,10 +313,9 @@ class Host {
     for (auto l : labels) keys.push_back(str(l));
     uint32_t id = 0;
     TextSink error;
-    const int32_t rc =
-        api_->metric_register(host_, kind, str(name), str(help), keys.data(), keys.size(),
-                              buckets.empty() ? nullptr : buckets.data(), buckets.size(), &id,
-                              error.get());
+    const int32_t rc = api_->metric_register(
+        host_, kind, str(name), str(help), keys.data(), keys.size(),
+        buckets.empty() ? nullptr : buckets.data(), buckets.size(), &id, error.get());
     if (rc != SANJOG_OK) {
       return Status(static_cast<Code>(rc),
                     "cannot register metric " + std::string(name) + ": " + error.text);
@@ -379,8 +378,8 @@ struct WebhookResponse {
     static constexpr const char* kNames[] = {"ok",          "invalid_argument", "unauthenticated",
                                              "not_found",   "rate_limited",     "timeout",
                                              "unavailable", "upstream_error",   "internal"};
-    WebhookResponse r = json(status, {{"error", kNames[static_cast<int>(code)]},
-                                      {"message", std::string(message)}});
+    WebhookResponse r = json(
+        status, {{"error", kNames[static_cast<int>(code)]}, {"message", std::string(message)}});
     r.code = code;
     return r;
   }
@@ -461,8 +460,8 @@ struct DeliveryResult {
                 retry_after_ms.value_or(-1));
     } else {
       r = permanent(status == 401 || status == 403 ? Code::kUnauthenticated
-                    : status == 404              ? Code::kNotFound
-                                                 : Code::kInvalidArgument,
+                    : status == 404                ? Code::kNotFound
+                                                   : Code::kInvalidArgument,
                     message.empty() ? "the receiver answered " + std::to_string(status) : message);
     }
     r.http_status = status;
@@ -653,11 +652,16 @@ const sanjog_plugin_descriptor* describe(const char* name, const char* kind, con
                                          const char* summary, const char* config_schema,
                                          const char* actions) {
   static const sanjog_plugin_hooks hooks = detail::Adapter<T>::hooks();
-  static const sanjog_plugin_descriptor descriptor = {
-      SANJOG_ABI_MAJOR, SANJOG_ABI_MINOR, sizeof(sanjog_plugin_descriptor),
-      name,             kind,             version,
-      summary,          config_schema,    actions,
-      &hooks};
+  static const sanjog_plugin_descriptor descriptor = {SANJOG_ABI_MAJOR,
+                                                      SANJOG_ABI_MINOR,
+                                                      sizeof(sanjog_plugin_descriptor),
+                                                      name,
+                                                      kind,
+                                                      version,
+                                                      summary,
+                                                      config_schema,
+                                                      actions,
+                                                      &hooks};
   return &descriptor;
 }
 
@@ -666,8 +670,8 @@ const sanjog_plugin_descriptor* describe(const char* name, const char* kind, con
 // Defines the one exported entry point of a plugin library. Use it once, in
 // the plugin's plugin.cpp. `schema` and `actions` are JSON text (string
 // constants with static storage).
-#define SANJOG_PLUGIN(Class, name, kind, version, summary, schema, actions)                  \
-  extern "C" SANJOG_PLUGIN_EXPORT const sanjog_plugin_descriptor* sanjog_plugin_entry(       \
-      uint32_t /*host_abi_major*/, uint32_t /*host_abi_minor*/) {                             \
-    return ::sanjog::sdk::describe<Class>(name, kind, version, summary, schema, actions);     \
+#define SANJOG_PLUGIN(Class, name, kind, version, summary, schema, actions)               \
+  extern "C" SANJOG_PLUGIN_EXPORT const sanjog_plugin_descriptor* sanjog_plugin_entry(    \
+      uint32_t /*host_abi_major*/, uint32_t /*host_abi_minor*/) {                         \
+    return ::sanjog::sdk::describe<Class>(name, kind, version, summary, schema, actions); \
   }

@@ -44,12 +44,18 @@ enum class Verdict {
 
 inline const char* verdictName(Verdict v) {
   switch (v) {
-    case Verdict::kOk: return "ok";
-    case Verdict::kMissingHeaders: return "missing_headers";
-    case Verdict::kBadTimestamp: return "bad_timestamp";
-    case Verdict::kStale: return "stale";
-    case Verdict::kFuture: return "future";
-    case Verdict::kBadSignature: return "bad_signature";
+    case Verdict::kOk:
+      return "ok";
+    case Verdict::kMissingHeaders:
+      return "missing_headers";
+    case Verdict::kBadTimestamp:
+      return "bad_timestamp";
+    case Verdict::kStale:
+      return "stale";
+    case Verdict::kFuture:
+      return "future";
+    case Verdict::kBadSignature:
+      return "bad_signature";
   }
   return "unknown";
 }

@@ -92,16 +92,16 @@ class FakeHost {
     req.header_count = hs.size();
     req.body = str(body);
     req.remote_address = str("127.0.0.1");
-    out.rc = descriptor_->hooks->handle_webhook(
-        instance_, &req, reinterpret_cast<sanjog_webhook_response*>(&out));
+    out.rc = descriptor_->hooks->handle_webhook(instance_, &req,
+                                                reinterpret_cast<sanjog_webhook_response*>(&out));
     return out;
   }
 
   DeliveryResult deliver(const std::string& action, const std::string& event,
                          const std::string& idempotency_key, uint32_t attempt = 1,
                          const std::string& rendered = "") {
-    sanjog_delivery d{sizeof(sanjog_delivery), str(action),  str(event),
-                      str(idempotency_key),    attempt,      str(rendered)};
+    sanjog_delivery d{sizeof(sanjog_delivery), str(action), str(event),
+                      str(idempotency_key),    attempt,     str(rendered)};
     TextSink message;
     TextSink provider_id;
     sanjog_delivery_result r{sizeof(sanjog_delivery_result),
@@ -230,9 +230,15 @@ class FakeHost {
           if (id >= s.metric_kinds_.size()) return;
           auto& sample = s.samples_[{id, labels}];
           switch (s.metric_kinds_[id]) {
-            case SANJOG_METRIC_GAUGE: sample = value; break;
-            case SANJOG_METRIC_HISTOGRAM: sample += 1; break;
-            default: sample += value; break;
+            case SANJOG_METRIC_GAUGE:
+              sample = value;
+              break;
+            case SANJOG_METRIC_HISTOGRAM:
+              sample += 1;
+              break;
+            default:
+              sample += value;
+              break;
           }
         },
         [](sanjog_host* h, const sanjog_http_request* request, sanjog_http_response_fn on_response,
