@@ -4,7 +4,7 @@
 # next to nginx answering `return 200` on the same machine in the same run.
 # Also prints binary/plugin sizes and the idle RSS of sanjogd on the example
 # config. Not a test: numbers go to docs/performance.md by hand.
-# Usage: scripts/bench/ingest.sh [build-dir] [seconds] [connections]
+# Usage: [SYNC=full|normal] scripts/bench/ingest.sh [build-dir] [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"; secs="${2:-10}"; conns="${3:-64}"; threads=2
@@ -39,7 +39,7 @@ cat >"$work/bench.json" <<JSON
 { "version": 1,
   "server": { "listen": "127.0.0.1:0" },
   "admin": { "listen": "127.0.0.1:0", "token": "bench-admin-token-0123456789" },
-  "storage": { "path": "$work/bench.db", "sync": "normal" },
+  "storage": { "path": "$work/bench.db", "sync": "${SYNC:-normal}" },
   "plugin_dir": "$(realpath "$build/lib/sanjog/plugins")",
   "instances": [ { "id": "in", "plugin": "crm_webhook", "config": { "secret": "$secret" } } ] }
 JSON
@@ -49,24 +49,27 @@ wait_file "$work/bench.ports" || { cat "$work/bench.log"; exit 1; }
 port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["public"])' "$work/bench.ports")
 
 # Pre-signed requests (unique webhook-id each, so every request is a new event).
-python3 - "$secret" "$work/requests.lua" 400000 <<'PY'
+python3 - "$secret" "$work/requests.tsv" 400000 <<'PY'
 import base64, hmac, hashlib, sys, time
 secret, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 key = base64.b64decode(secret[len("whsec_"):])
 ts = str(int(time.time()))
 with open(out, "w") as f:
-    f.write("reqs = {\n")
     for i in range(n):
         wid = "msg_bench_%d" % i
         body = ('{"type":"contact.updated","data":{"contact":{"id":"c%d","name":"রহিম উদ্দিন",'
                 '"phone":"+8801711%06d"}}}' % (i, i % 1000000))
         sig = base64.b64encode(hmac.new(key, (wid + "." + ts + "." + body).encode(), hashlib.sha256).digest()).decode()
-        f.write('{"%s","%s","%s",%d},\n' % (wid, ts, sig, i))
-    f.write("}\n")
+        f.write("%s\t%s\t%s\t%d\n" % (wid, ts, sig, i))
 PY
 cat >"$work/ingest.lua" <<'LUA'
-dofile(os.getenv("REQS"))
-local counter, nthreads, index = 0, 2, 0
+reqs = {}
+for line in io.lines(os.getenv("REQS")) do
+  local id, ts, sig, i = line:match("([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)")
+  reqs[#reqs + 1] = { id, ts, sig, tonumber(i) }
+end
+local counter, nthreads = 0, 2
+index = 0  -- set per thread by setup()
 function setup(thread) thread:set("index", counter); counter = counter + 1 end
 function request()
   local r = reqs[(index % #reqs) + 1]; index = index + nthreads
@@ -79,7 +82,7 @@ local codes = {}
 function response(status) codes[status] = (codes[status] or 0) + 1 end
 function done() for k, v in pairs(codes) do io.write("status ", k, ": ", v, "\n") end end
 LUA
-REQS="$work/requests.lua" wrk -t$threads -c"$conns" -d"${secs}s" --latency -s "$work/ingest.lua" \
+REQS="$work/requests.tsv" wrk -t$threads -c"$conns" -d"${secs}s" --latency -s "$work/ingest.lua" \
   "http://127.0.0.1:$port/" | tee "$work/wrk_sanjog.txt"
 admin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$work/bench.ports")
 echo "sanjogd metrics after the run:"
