@@ -24,4 +24,4 @@ sanjogd: public listener http://127.0.0.1:8080 (webhooks, /api/v1/messages)
          admin token:    cat var/secrets/admin_token   (API key: var/secrets/api_key)
          stop with Ctrl-C (SIGTERM drains and exits 0)
 MSG
-exec build/bin/sanjogd --config config/sanjog.example.json
+exec "${SANJOG_BUILD_DIR:-build}/bin/sanjogd" --config config/sanjog.example.json
