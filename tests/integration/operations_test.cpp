@@ -136,3 +136,39 @@ TEST_F(FlowTest, ReloadRejectsABadConfigAndAppliesAGoodOne) {
 
 }  // namespace
 }  // namespace sanjog::testing
+
+namespace sanjog::testing {
+namespace {
+
+TEST_F(FlowTest, PublicListenerServesTls) {
+  const auto key = daemon_.dir() / "key.pem";
+  const auto cert = daemon_.dir() / "cert.pem";
+  const std::string gen =
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 "
+      "-keyout '" +
+      key.string() + "' -out '" + cert.string() + "' > /dev/null 2>&1";
+  ASSERT_EQ(std::system(gen.c_str()), 0);
+  auto c = config();
+  c["server"]["tls"] = {{"cert_file", cert.string()}, {"key_file", key.string()}};
+  daemon_.writeConfig(c);
+  ASSERT_TRUE(daemon_.start());
+  const std::string url = "https://127.0.0.1:" + std::to_string(daemon_.publicPort()) + "/healthz";
+  const auto out = daemon_.dir() / "curl.txt";
+  const std::string https = "curl -s --cacert '" + cert.string() +
+                            "' --resolve localhost:" + std::to_string(daemon_.publicPort()) +
+                            ":127.0.0.1 https://localhost:" + std::to_string(daemon_.publicPort()) +
+                            "/healthz -o '" + out.string() + "' -w '%{http_code}' > '" +
+                            out.string() + ".code'";
+  ASSERT_EQ(std::system(https.c_str()), 0) << url;
+  std::ifstream code(out.string() + ".code");
+  std::string status;
+  code >> status;
+  EXPECT_EQ(status, "200");
+  // TLS 1.1 is refused; plain HTTP gets no HTTP answer.
+  const std::string old_tls = "curl -sk --tls-max 1.1 " + url + " > /dev/null 2>&1";
+  EXPECT_NE(std::system(old_tls.c_str()), 0);
+  EXPECT_EQ(daemon_.publicRequest("GET", "/healthz").status, 0);
+}
+
+}  // namespace
+}  // namespace sanjog::testing

@@ -363,9 +363,9 @@ int SanjogApp::serve(config::Config cfg) {
   std::unique_ptr<http::Listener> public_listener;
   std::unique_ptr<http::Listener> admin_listener;
   try {
-    public_listener =
-        std::make_unique<http::Listener>("public", server_cfg.listen, server_cfg.threads,
-                                         http::makePublicFactory(*gateway_, *metrics_));
+    public_listener = std::make_unique<http::Listener>(
+        "public", server_cfg.listen, server_cfg.threads,
+        http::makePublicFactory(*gateway_, *metrics_), server_cfg.tls);
     admin_listener = std::make_unique<http::Listener>(
         "admin", admin_cfg.listen, 8,
         http::makeAdminFactory(*gateway_, *bus_, *metrics_,

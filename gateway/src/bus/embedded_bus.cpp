@@ -421,7 +421,9 @@ Result<std::vector<AppendOutcome>> EmbeddedBus::append(std::vector<AppendItem> i
           AppendOutcome o;
           o.event_id = e.id;
           if (!e.provider_id.empty()) {
-            Stmt q = query(db, "SELECT id FROM events WHERE instance=?1 AND provider_id=?2 AND provider_id <> ''");
+            Stmt q = query(
+                db,
+                "SELECT id FROM events WHERE instance=?1 AND provider_id=?2 AND provider_id <> ''");
             q.bind(1, e.instance).bind(2, e.provider_id);
             if (q.row()) {
               o.duplicate = true;

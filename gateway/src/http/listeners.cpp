@@ -1,10 +1,12 @@
 #include "http/listeners.h"
 
+#include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/URI.h>
@@ -405,10 +407,19 @@ bool bearerMatches(const std::string& authorization, const std::vector<std::stri
 }
 
 Listener::Listener(const std::string& name, const config::ListenAddress& address, int threads,
-                   Poco::Net::HTTPRequestHandlerFactory* factory)
+                   Poco::Net::HTTPRequestHandlerFactory* factory,
+                   const std::optional<config::TlsConfig>& tls)
     : name_(name) {
   std::unique_ptr<Poco::Net::HTTPRequestHandlerFactory> owned(factory);
   Poco::Net::ServerSocket socket;
+  if (tls) {
+    Poco::Net::Context::Ptr context = new Poco::Net::Context(
+        Poco::Net::Context::SERVER_USE, tls->key_file, tls->cert_file, "",
+        Poco::Net::Context::VERIFY_NONE, 9, false, "HIGH:!aNULL:!MD5:!RC4:!3DES");
+    context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+    context->enableSessionCache(true, "sanjogd");
+    socket = Poco::Net::SecureServerSocket(context);
+  }
   socket.bind(Poco::Net::SocketAddress(address.host, address.port), true);
   socket.listen(256);
   port_ = socket.address().port();
@@ -423,7 +434,9 @@ Listener::Listener(const std::string& name, const config::ListenAddress& address
   params->setServerName("sanjogd");
   server_ = std::make_unique<Poco::Net::HTTPServer>(owned.release(), *pool_, socket, params);
   server_->start();
-  log::info(kLog, "listening", {{"listener", name_}, {"host", address.host}, {"port", port_}});
+  log::info(
+      kLog, "listening",
+      {{"listener", name_}, {"host", address.host}, {"port", port_}, {"tls", tls.has_value()}});
 }
 
 Listener::~Listener() { stop(); }

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,9 +31,12 @@ struct AdminHooks {
 
 class Listener {
  public:
-  // Binds and starts; throws Poco::Exception when the address is taken.
+  // Binds and starts; throws Poco::Exception when the address is taken or
+  // the TLS certificate/key cannot be loaded. With `tls`, serves HTTPS
+  // (TLS 1.2 or newer) with that certificate chain and key (PEM files).
   Listener(const std::string& name, const config::ListenAddress& address, int threads,
-           Poco::Net::HTTPRequestHandlerFactory* factory);
+           Poco::Net::HTTPRequestHandlerFactory* factory,
+           const std::optional<config::TlsConfig>& tls = std::nullopt);
   ~Listener();
   [[nodiscard]] uint16_t port() const { return port_; }
   // Stops accepting, lets current requests finish, joins the pool.
