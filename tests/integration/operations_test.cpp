@@ -172,3 +172,51 @@ TEST_F(FlowTest, PublicListenerServesTls) {
 
 }  // namespace
 }  // namespace sanjog::testing
+
+namespace sanjog::testing {
+namespace {
+
+// A full disk (here: storage.max_bytes) answers 503 + Retry-After, counts
+// it, turns /readyz unready, and loses nothing that was accepted before.
+TEST_F(FlowTest, FullStorageAnswers503AndKeepsWhatWasAccepted) {
+  receiver_.setDefault({503, "receiver down"});  // keep accepted events pending in storage
+  auto c = config();
+  c["storage"]["max_bytes"] = 400 * 1024;
+  daemon_.writeConfig(c);
+  ASSERT_TRUE(daemon_.start());
+  const std::string padding(8000, 'x');
+  int accepted = 0;
+  HttpResult last;
+  for (int i = 0; i < 200; ++i) {
+    const std::string body =
+        nlohmann::json({{"type", "contact.updated"}, {"data", {{"note", padding}}}}).dump();
+    last = daemon_.postSigned("a", kSecretA, "msg_full_" + std::to_string(i), body);
+    if (last.status != 202) break;
+    ++accepted;
+  }
+  ASSERT_EQ(last.status, 503) << last.body;
+  EXPECT_EQ(last.headers["retry-after"], "5");
+  EXPECT_GT(accepted, 5);
+  EXPECT_EQ(daemon_.metric("sanjog_webhook_requests_total",
+                           {{"instance", "a"}, {"result", "unavailable"}}),
+            1);
+  EXPECT_GE(daemon_.metric("sanjog_storage_commits_total", {{"result", "error"}}), 1);
+  EXPECT_EQ(daemon_.request(daemon_.adminPort(), "GET", "/readyz").status, 503);
+  // Everything answered 202 is still there and delivered once the receiver is back.
+  ASSERT_EQ(daemon_.stop(SIGTERM), 0);
+  auto bigger = c;
+  bigger["storage"]["max_bytes"] = 0;
+  daemon_.writeConfig(bigger);
+  ASSERT_TRUE(daemon_.start());
+  receiver_.setDefault({200, "ok"});
+  EXPECT_TRUE(daemon_.waitFor(
+      [&] {
+        return daemon_.metric("sanjog_deliveries_total",
+                              {{"target", "b"}, {"result", "success"}}) == accepted;
+      },
+      std::chrono::seconds(30)))
+      << daemon_.metric("sanjog_deliveries_total", {{"target", "b"}, {"result", "success"}});
+}
+
+}  // namespace
+}  // namespace sanjog::testing

@@ -285,13 +285,18 @@ std::vector<std::string> SanjogApp::reload() {
   keep(next.admin.listen.host != cur.admin.listen.host ||
            next.admin.listen.port != cur.admin.listen.port,
        "admin.listen");
-  keep(next.storage.path != cur.storage.path || next.storage.sync != cur.storage.sync, "storage");
+  keep(next.storage.path != cur.storage.path || next.storage.sync != cur.storage.sync ||
+           next.storage.max_bytes != cur.storage.max_bytes ||
+           next.storage.retention != cur.storage.retention,
+       "storage");
   keep(next.bus.backend != cur.bus.backend || next.bus.workers != cur.bus.workers, "bus");
   next.server.listen = cur.server.listen;
   next.server.threads = cur.server.threads;
   next.admin.listen = cur.admin.listen;
   next.storage.path = cur.storage.path;
   next.storage.sync = cur.storage.sync;
+  next.storage.max_bytes = cur.storage.max_bytes;
+  next.storage.retention = cur.storage.retention;
   next.bus = cur.bus;
   auto built = gateway_->build(std::move(next));
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) return reject(*errors);
@@ -329,6 +334,7 @@ int SanjogApp::serve(config::Config cfg) {
   bus_options.sync = cfg.storage.sync;
   bus_options.metrics = metrics_.get();
   bus_options.retention = cfg.storage.retention;
+  bus_options.max_bytes = cfg.storage.max_bytes;
   auto opened = bus::EmbeddedBus::open(bus_options);
   if (!opened) {
     log::error(kLog, "cannot open storage",

@@ -387,9 +387,10 @@ void EmbeddedBus::writerLoop() {
     }
     if (commit.isOk()) {
       ++commits_;
-      healthy_ = true;
     } else {
-      healthy_ = false;
+      last_failure_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
       log::error(kLog, "commit failed; the batch was rolled back",
                  {{"jobs", batch.size()}, {"reason", commit.message()}});
     }
@@ -989,6 +990,13 @@ Result<int64_t> EmbeddedBus::purge() {
   return deleted;
 }
 
-bool EmbeddedBus::healthy() const { return healthy_.load(); }
+bool EmbeddedBus::healthy() const {
+  constexpr int64_t kUnhealthyAfterFailureMs = 30'000;
+  const int64_t failed = last_failure_ms_.load();
+  const int64_t now_steady = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+  return healthy_.load() && (failed < 0 || now_steady - failed > kUnhealthyAfterFailureMs);
+}
 
 }  // namespace sanjog::bus

@@ -93,6 +93,10 @@ class EmbeddedBus final : public Bus {
   sqlite3* reader_db_ = nullptr;
   mutable std::mutex reader_mutex_;
   std::atomic<bool> healthy_{false};
+  // steady_clock ms of the last failed commit; storage counts as unhealthy
+  // for kUnhealthyAfterFailureMs after it (small writes may still fit while
+  // webhooks are refused, so "the last commit worked" would flap).
+  std::atomic<int64_t> last_failure_ms_{-1};
   std::atomic<int64_t> commits_{0};
 
   // Writer.

@@ -45,6 +45,7 @@ struct StorageConfig {
   std::chrono::seconds retention{30LL * 24 * 3600};
   std::string sync = "full";   // "full" (survives power loss) or "normal" (survives kill -9)
   std::string encryption_key;  // secret, optional
+  int64_t max_bytes = 0;       // database size limit, 0 = none
 };
 
 struct BusConfig {

@@ -297,6 +297,7 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
     c.storage.retention = std::chrono::duration_cast<std::chrono::seconds>(
         duration(s, "retention", "/storage", c.storage.retention));
     c.storage.encryption_key = s.value("encryption_key", "");
+    c.storage.max_bytes = s.value("max_bytes", int64_t{0});
     if (!c.storage.encryption_key.empty()) {
       errors.push_back({"", "/storage/encryption_key",
                         "encryption at rest is not available in this version; remove the key "
