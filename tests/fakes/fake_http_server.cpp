@@ -8,10 +8,10 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/ThreadPool.h>
 
 #include <algorithm>
 #include <cctype>
-#include <thread>
 
 namespace sanjog::testing {
 
@@ -33,7 +33,7 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     }
     Poco::StreamCopier::copyToString(req.stream(), r.body);
     const ScriptedResponse answer = server_.handle(std::move(r));
-    if (answer.delay.count() > 0) std::this_thread::sleep_for(answer.delay);  // latency, not a wait
+    if (answer.delay.count() > 0) server_.delay(answer.delay);
     res.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
     for (const auto& [name, value] : answer.headers) res.set(name, value);
     res.setContentLength(static_cast<std::streamsize>(answer.body.size()));
@@ -62,13 +62,27 @@ FakeHttpServer::FakeHttpServer() {
   Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
   port_ = socket.address().port();
   auto* params = new Poco::Net::HTTPServerParams;
-  params->setMaxThreads(8);
+  params->setMaxThreads(16);
   params->setKeepAlive(true);
-  server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket, params);
+  pool_ = std::make_unique<Poco::ThreadPool>(2, 16);
+  server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, params);
   server_->start();
 }
 
-FakeHttpServer::~FakeHttpServer() { server_->stopAll(true); }
+FakeHttpServer::~FakeHttpServer() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  server_->stopAll(true);
+  pool_->joinAll();
+}
+
+void FakeHttpServer::delay(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait_for(lock, d, [&] { return stopping_; });
+}
 
 std::string FakeHttpServer::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path;

@@ -12,9 +12,12 @@
 #include <string>
 #include <vector>
 
-namespace Poco::Net {
+namespace Poco {
+class ThreadPool;
+namespace Net {
 class HTTPServer;
 }
+}  // namespace Poco
 
 namespace sanjog::testing {
 
@@ -60,6 +63,8 @@ class FakeHttpServer {
 
   // Called by the request handler.
   ScriptedResponse handle(RecordedRequest request);
+  // Waits out a scripted delay; returns early when the server is stopping.
+  void delay(std::chrono::milliseconds d);
 
  private:
   mutable std::mutex mutex_;
@@ -67,6 +72,10 @@ class FakeHttpServer {
   std::deque<ScriptedResponse> script_;
   ScriptedResponse default_;
   std::vector<RecordedRequest> requests_;
+  bool stopping_ = false;
+  // Own pool, joined in the destructor: no handler may outlive the server
+  // (a delayed answer still running at exit was a use-after-free).
+  std::unique_ptr<Poco::ThreadPool> pool_;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
   uint16_t port_ = 0;
 };
