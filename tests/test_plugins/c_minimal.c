@@ -73,8 +73,15 @@ static int32_t deliver(void* p, const sanjog_delivery* d, sanjog_delivery_result
   return SANJOG_OK;
 }
 
-static const sanjog_plugin_hooks hooks = {sizeof(sanjog_plugin_hooks), create, destroy,
-                                          handle_webhook, deliver, NULL};
+/* struct_size as an ABI 1.0 plugin sets it (no fetch_media): the host must
+ * read only that much and treat the rest as absent. */
+static const sanjog_plugin_hooks hooks = {offsetof(sanjog_plugin_hooks, fetch_media),
+                                          create,
+                                          destroy,
+                                          handle_webhook,
+                                          deliver,
+                                          NULL,
+                                          NULL};
 
 static const sanjog_plugin_descriptor descriptor = {
     SANJOG_ABI_MAJOR,

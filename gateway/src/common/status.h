@@ -20,6 +20,7 @@ enum class Code {
   kUnavailable = 6,
   kUpstreamError = 7,
   kInternal = 8,
+  kOutsideWindow = 9,
 };
 
 // The snake_case name used in logs and in the `reason` metric label.
@@ -43,13 +44,15 @@ constexpr std::string_view codeName(Code code) {
       return "upstream_error";
     case Code::kInternal:
       return "internal";
+    case Code::kOutsideWindow:
+      return "outside_window";
   }
   return "internal";
 }
 
 // Maps an ABI status code to Code; unknown values become kInternal.
 constexpr Code codeFromInt(int value) {
-  return (value >= 0 && value <= 8) ? static_cast<Code>(value) : Code::kInternal;
+  return (value >= 0 && value <= 9) ? static_cast<Code>(value) : Code::kInternal;
 }
 
 class Status {

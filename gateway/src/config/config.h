@@ -37,7 +37,8 @@ struct AdminConfig {
 };
 
 struct ApiConfig {
-  std::vector<std::string> keys;  // secrets; any of them is accepted
+  std::vector<std::string> keys;         // secrets; any of them is accepted
+  uint64_t media_max_bytes = 16u << 20;  // GET /api/v1/media/... limit
 };
 
 struct StorageConfig {

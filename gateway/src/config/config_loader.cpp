@@ -289,7 +289,10 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
     c.admin.listen = listen(a, "/admin", c.admin.listen);
     c.admin.token = a.value("token", "");
   }
-  if (doc.contains("api")) c.api.keys = doc["api"].value("keys", std::vector<std::string>{});
+  if (doc.contains("api")) {
+    c.api.keys = doc["api"].value("keys", std::vector<std::string>{});
+    c.api.media_max_bytes = doc["api"].value("media_max_bytes", c.api.media_max_bytes);
+  }
   if (doc.contains("storage")) {
     const auto& s = doc["storage"];
     c.storage.path = s.value("path", c.storage.path);

@@ -156,6 +156,11 @@ class ApiHandler : public HTTPRequestHandler {
       std::string body;
       if (!readBody(request, response, rt->config.server.max_body_bytes, body)) return;
       reply = gateway_.submitMessage(body, request.get("Idempotency-Key", ""));
+    } else if (parts_[2] == "media" && parts_.size() == 5 && method == "GET") {
+      reply = gateway_.fetchMedia(parts_[3], parts_[4]);
+    } else if (parts_[2] == "media") {
+      reply = app::Reply::error(405, "method_not_allowed",
+                                "use GET /api/v1/media/{instance}/{media_id}");
     } else if (parts_.size() == 4 && method == "GET") {
       reply = gateway_.messageStatus(parts_[3]);
     } else {
@@ -192,6 +197,9 @@ class PublicFactory : public Poco::Net::HTTPRequestHandlerFactory {
     }
     if (parts.size() >= 3 && parts.size() <= 4 && parts[0] == "api" && parts[1] == "v1" &&
         parts[2] == "messages") {
+      return new ApiHandler(gateway_, metrics_, parts);
+    }
+    if (parts.size() == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "media") {
       return new ApiHandler(gateway_, metrics_, parts);
     }
     if (path == "/healthz") return new FixedHandler(app::Reply::json(200, {{"status", "ok"}}));

@@ -42,7 +42,7 @@ class HttpClient {
  public:
   struct Options {
     std::string ca_file;  // extra trust anchors; "" uses the system store only
-    size_t max_response_bytes = 8u << 20;
+    size_t max_response_bytes = (100u << 20) + (64u << 10);  // media up to api.media_max_bytes
     size_t max_idle_per_host = 8;
   };
 

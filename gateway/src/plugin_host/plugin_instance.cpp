@@ -18,6 +18,11 @@ struct sanjog_webhook_response {
   sanjog::plugin_host::WebhookOutcome* outcome = nullptr;
 };
 
+struct sanjog_media_response {
+  sanjog::plugin_host::MediaOutcome* outcome = nullptr;
+  uint64_t max_bytes = 0;
+};
+
 namespace sanjog::plugin_host {
 
 namespace {
@@ -192,6 +197,19 @@ int32_t responseEmit(sanjog_webhook_response* r, sanjog_str event, sanjog_sink* 
   return SANJOG_OK;
 }
 
+void mediaSetType(sanjog_media_response* r, sanjog_str content_type, sanjog_str file_name) {
+  if (!r || !r->outcome) return;
+  r->outcome->content_type = toString(content_type);
+  r->outcome->file_name = toString(file_name);
+}
+
+int32_t mediaWrite(sanjog_media_response* r, sanjog_str bytes) {
+  if (!r || !r->outcome) return SANJOG_INVALID_ARGUMENT;
+  if (r->outcome->body.size() + bytes.size > r->max_bytes) return SANJOG_INVALID_ARGUMENT;
+  r->outcome->body.append(bytes.data ? bytes.data : "", bytes.size);
+  return SANJOG_OK;
+}
+
 const sanjog_host_api kHostApi = {
     sizeof(sanjog_host_api),
     sinkWrite,
@@ -208,6 +226,8 @@ const sanjog_host_api kHostApi = {
     responseSetHeader,
     responseSetBody,
     responseEmit,
+    mediaSetType,
+    mediaWrite,
 };
 
 }  // namespace
@@ -405,6 +425,30 @@ PluginInstance::Health PluginInstance::health() {
   h.state = rc == SANJOG_OK ? std::clamp(state, 0, 2) : SANJOG_HEALTH_DOWN;
   h.message = std::move(message.text);
   return h;
+}
+
+}  // namespace sanjog::plugin_host
+
+namespace sanjog::plugin_host {
+
+MediaOutcome PluginInstance::fetchMedia(const std::string& media_id, uint64_t max_bytes) {
+  MediaOutcome out;
+  if (library_->hooks().fetch_media == nullptr) {
+    out.status = Code::kNotFound;
+    out.message = "instance " + id_ + " serves no media";
+    return out;
+  }
+  sanjog_media_response response{&out, max_bytes};
+  sdk::TextSink error;
+  const int32_t rc =
+      library_->hooks().fetch_media(handle_, view(media_id), max_bytes, &response, error.get());
+  out.status = codeFromInt(rc);
+  if (rc != SANJOG_OK) {
+    out.message = error.text.empty() ? std::string(codeName(out.status)) : error.text;
+    out.body.clear();
+  }
+  if (out.content_type.empty()) out.content_type = "application/octet-stream";
+  return out;
 }
 
 }  // namespace sanjog::plugin_host

@@ -79,6 +79,14 @@ struct WebhookOutcome {
   std::vector<std::string> events;  // raw event JSON emitted into the batch
 };
 
+struct MediaOutcome {
+  Code status = Code::kOk;
+  std::string message;
+  std::string content_type;
+  std::string file_name;
+  std::string body;
+};
+
 class PluginInstance {
  public:
   static Result<std::shared_ptr<PluginInstance>> create(std::shared_ptr<PluginLibrary> library,
@@ -96,6 +104,9 @@ class PluginInstance {
 
   WebhookOutcome handleWebhook(const WebhookCall& call);
   bus::DeliveryResult deliver(const bus::Delivery& delivery);
+  // Fetches a provider-held media file (ABI 1.1 hook); kNotFound when the
+  // plugin has no media hook.
+  MediaOutcome fetchMedia(const std::string& media_id, uint64_t max_bytes);
 
   struct Health {
     int32_t state = SANJOG_HEALTH_OK;

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define SANJOG_ABI_MAJOR 1u
-#define SANJOG_ABI_MINOR 0u
+#define SANJOG_ABI_MINOR 1u
 
 /* Name of the one exported symbol of every plugin library. */
 #define SANJOG_PLUGIN_ENTRY_SYMBOL "sanjog_plugin_entry"
@@ -83,7 +83,11 @@ typedef enum sanjog_status {
   SANJOG_TIMEOUT = 5,
   SANJOG_UNAVAILABLE = 6,    /* the provider or a host service is down  */
   SANJOG_UPSTREAM_ERROR = 7, /* the provider answered with an error     */
-  SANJOG_INTERNAL = 8
+  SANJOG_INTERNAL = 8,
+  /* Since 1.1: the platform's rules forbid this message now (for example
+   * WhatsApp's 24-hour customer-service window is closed and the message is
+   * not a template). Permanent for this message; a fallback may act. */
+  SANJOG_OUTSIDE_WINDOW = 9
 } sanjog_status;
 
 typedef enum sanjog_log_level {
@@ -117,6 +121,7 @@ typedef enum sanjog_health_state {
 /* Opaque, host-owned objects. */
 typedef struct sanjog_host sanjog_host;                         /* one per instance  */
 typedef struct sanjog_webhook_response sanjog_webhook_response; /* one per request   */
+typedef struct sanjog_media_response sanjog_media_response;     /* one per request   */
 
 /* ---------------------------------------------------------------- HTTP -- */
 
@@ -212,6 +217,14 @@ typedef struct sanjog_host_api {
    * a message when the event is not a valid CloudEvents JSON object. */
   int32_t (*response_emit_event)(sanjog_webhook_response* response, sanjog_str event,
                                  sanjog_sink* error);
+
+  /* Since 1.1. Media download building; valid only during fetch_media.
+   * media_set_type is called once before the first media_write. media_write
+   * appends bytes and returns SANJOG_INVALID_ARGUMENT once the total passes
+   * the request's max_bytes (stop then). */
+  void (*media_set_type)(sanjog_media_response* response, sanjog_str content_type,
+                         sanjog_str file_name);
+  int32_t (*media_write)(sanjog_media_response* response, sanjog_str bytes);
 } sanjog_host_api;
 
 /* ------------------------------------------------------------- Webhooks -- */
@@ -279,6 +292,15 @@ typedef struct sanjog_plugin_hooks {
 
   /* Reports health for /readyz. NULL means always OK. */
   int32_t (*health)(void* instance, int32_t* out_state, sanjog_sink* message);
+
+  /* Since 1.1. Fetches a media file the provider holds (an attachment's
+   * media_id) for GET /api/v1/media/{instance}/{media_id}. NULL if the
+   * plugin has no media. The plugin writes the type and the bytes into
+   * `response` through the host API (at most `max_bytes`). Returns
+   * NOT_FOUND for an unknown id, INVALID_ARGUMENT when the file is larger
+   * than max_bytes, or the upstream failure class, with a message. */
+  int32_t (*fetch_media)(void* instance, sanjog_str media_id, uint64_t max_bytes,
+                         sanjog_media_response* response, sanjog_sink* error);
 } sanjog_plugin_hooks;
 
 typedef struct sanjog_plugin_descriptor {

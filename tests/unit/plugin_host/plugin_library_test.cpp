@@ -26,7 +26,7 @@ TEST(PluginLibrary, RefusesAnotherAbiMajorWithAClearMessage) {
   ASSERT_FALSE(lib);
   const std::string& msg = lib.status().message();
   EXPECT_NE(msg.find("ABI 2.0"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("speaks ABI 1.0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("speaks ABI 1.1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("rebuild"), std::string::npos) << msg;
 }
 

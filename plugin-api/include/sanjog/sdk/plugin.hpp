@@ -53,6 +53,7 @@ enum class Code : int32_t {
   kUnavailable = SANJOG_UNAVAILABLE,
   kUpstreamError = SANJOG_UPSTREAM_ERROR,
   kInternal = SANJOG_INTERNAL,
+  kOutsideWindow = SANJOG_OUTSIDE_WINDOW,
 };
 
 class Status {
@@ -375,9 +376,9 @@ struct WebhookResponse {
   }
   // An error answer: {"error": "<code>", "message": "..."}.
   static WebhookResponse error(int status, Code code, std::string_view message) {
-    static constexpr const char* kNames[] = {"ok",          "invalid_argument", "unauthenticated",
-                                             "not_found",   "rate_limited",     "timeout",
-                                             "unavailable", "upstream_error",   "internal"};
+    static constexpr const char* kNames[] = {
+        "ok",      "invalid_argument", "unauthenticated", "not_found", "rate_limited",
+        "timeout", "unavailable",      "upstream_error",  "internal",  "outside_window"};
     WebhookResponse r = json(
         status, {{"error", kNames[static_cast<int>(code)]}, {"message", std::string(message)}});
     r.code = code;
@@ -483,6 +484,13 @@ struct Health {
 
 // ------------------------------------------------------------ adapter --
 
+// A media file fetched from the provider for GET /api/v1/media/...
+struct Media {
+  std::string content_type = "application/octet-stream";
+  std::string file_name;  // may be empty
+  std::string body;
+};
+
 template <typename T>
 concept PluginClass = requires(Host& host, const std::string& id, const nlohmann::json& config) {
   { T::create(host, id, config) } -> std::same_as<Result<std::unique_ptr<T>>>;
@@ -498,6 +506,11 @@ concept HasDeliver = requires(T& t, const Delivery& d) {
 template <typename T>
 concept HasHealth = requires(T& t) {
   { t.health() } -> std::same_as<Health>;
+};
+// Optional: Result<Media> fetchMedia(std::string_view media_id, uint64_t max_bytes).
+template <typename T>
+concept HasMedia = requires(T& t, std::string_view id, uint64_t max) {
+  { t.fetchMedia(id, max) } -> std::same_as<Result<Media>>;
 };
 
 namespace detail {
@@ -632,6 +645,35 @@ struct Adapter {
     return SANJOG_INTERNAL;
   }
 
+  static int32_t fetchMedia(void* instance, sanjog_str media_id, uint64_t max_bytes,
+                            sanjog_media_response* response, sanjog_sink* error) noexcept {
+    auto* self = static_cast<Instance<T>*>(instance);
+    const sanjog_host_api* api = self->host.api();
+    try {
+      if constexpr (HasMedia<T>) {
+        auto media = self->impl->fetchMedia(view(media_id), max_bytes);
+        if (!media) {
+          write(api, error, media.status().message());
+          const auto code = static_cast<int32_t>(media.status().code());
+          return code == SANJOG_OK ? SANJOG_INTERNAL : code;
+        }
+        if (media->body.size() > max_bytes) {
+          write(api, error, "the media file is larger than the limit");
+          return SANJOG_INVALID_ARGUMENT;
+        }
+        api->media_set_type(response, str(media->content_type), str(media->file_name));
+        return api->media_write(response, str(media->body));
+      }
+      write(api, error, "this plugin serves no media");
+      return SANJOG_NOT_FOUND;
+    } catch (const std::exception& e) {
+      write(api, error, std::string("fetchMedia threw: ") + e.what());
+    } catch (...) {
+      write(api, error, "fetchMedia threw an unknown exception");
+    }
+    return SANJOG_INTERNAL;
+  }
+
   static sanjog_plugin_hooks hooks() {
     sanjog_plugin_hooks h{};
     h.struct_size = sizeof(h);
@@ -640,6 +682,7 @@ struct Adapter {
     h.handle_webhook = HasWebhook<T> ? &Adapter::handleWebhook : nullptr;
     h.deliver = HasDeliver<T> ? &Adapter::deliver : nullptr;
     h.health = HasHealth<T> ? &Adapter::health : nullptr;
+    h.fetch_media = HasMedia<T> ? &Adapter::fetchMedia : nullptr;
     return h;
   }
 };

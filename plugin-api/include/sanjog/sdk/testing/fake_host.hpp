@@ -45,6 +45,14 @@ class FakeHost {
     std::vector<nlohmann::json> events;  // emitted into the request's batch
     [[nodiscard]] nlohmann::json json() const { return nlohmann::json::parse(body); }
   };
+  struct MediaResult {
+    int32_t rc = SANJOG_OK;
+    std::string error;
+    std::string content_type;
+    std::string file_name;
+    std::string body;
+    uint64_t max_bytes = 0;
+  };
   using Responder = std::function<Result<HttpResponse>(const HttpRequest&)>;
 
   explicit FakeHost(const sanjog_plugin_descriptor* descriptor) : descriptor_(descriptor) {}
@@ -136,6 +144,21 @@ class FakeHost {
     h.state = static_cast<HealthState>(state);
     h.message = message.text;
     return h;
+  }
+
+  MediaResult fetchMedia(const std::string& media_id, uint64_t max_bytes = 16u << 20) {
+    MediaResult out;
+    out.max_bytes = max_bytes;
+    if (descriptor_->hooks->fetch_media == nullptr) {
+      out.rc = SANJOG_NOT_FOUND;
+      return out;
+    }
+    TextSink error;
+    out.rc = descriptor_->hooks->fetch_media(instance_, str(media_id), max_bytes,
+                                             reinterpret_cast<sanjog_media_response*>(&out),
+                                             error.get());
+    out.error = error.text;
+    return out;
   }
 
   // Scripting and inspection.
@@ -317,6 +340,17 @@ class FakeHost {
             return SANJOG_INVALID_ARGUMENT;
           }
           result(r).events.push_back(std::move(parsed));
+          return SANJOG_OK;
+        },
+        [](sanjog_media_response* r, sanjog_str content_type, sanjog_str file_name) {
+          auto& m = *reinterpret_cast<MediaResult*>(r);
+          m.content_type = view(content_type);
+          m.file_name = view(file_name);
+        },
+        [](sanjog_media_response* r, sanjog_str bytes) -> int32_t {
+          auto& m = *reinterpret_cast<MediaResult*>(r);
+          if (m.body.size() + bytes.size > m.max_bytes) return SANJOG_INVALID_ARGUMENT;
+          m.body.append(view(bytes));
           return SANJOG_OK;
         },
     };
