@@ -35,6 +35,8 @@ int httpStatusFor(Code code) {
       return 502;
     case Code::kInternal:
       return 500;
+    case Code::kOutsideWindow:
+      return 422;
   }
   return 500;
 }
@@ -71,6 +73,15 @@ std::string stringAt(const nlohmann::json& obj, const char* key) {
   if (!obj.is_object()) return "";
   auto it = obj.find(key);
   return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Order of provider statuses; a later report never moves a message back.
+int statusRank(const std::string& status) {
+  if (status == "sent") return 1;
+  if (status == "delivered") return 2;
+  if (status == "read") return 3;
+  if (status == "failed") return 4;
+  return 0;
 }
 
 bool hasAction(const plugin_host::PluginInstance& inst, const std::string& action) {
@@ -232,6 +243,32 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
         }
         item.conversation = bus::ConversationUpsert{
             conv, instance, address, data.value("contact", nlohmann::json::object()).dump(), now};
+      }
+    }
+    // A provider status for a message Sanjog sent: linked to the message.send
+    // by (channel instance, provider message id).
+    if (rec.type == "message.status") {
+      const std::string pmid = stringAt(data, "provider_message_id");
+      const std::string status = stringAt(data, "status");
+      const int rank = statusRank(status);
+      if (!pmid.empty() && rank > 0) {
+        nlohmann::json error = data.contains("error") && data["error"].is_object()
+                                   ? data["error"]
+                                   : nlohmann::json::object();
+        item.status_update = bus::StatusUpdate{instance, pmid, status, rank, error.dump(), now};
+        const auto sent = bus_.sentMessage(instance, pmid);
+        if (sent) {
+          data["message_id"] = sent->event_id;
+          if (!sent->subject.empty() && stringAt(data, "conversation_id").empty()) {
+            data["conversation_id"] = sent->subject;
+          }
+        }
+        metrics_.message_statuses
+            .Add({{"channel",
+                   stringAt(data, "channel").empty() ? "unknown" : stringAt(data, "channel")},
+                  {"type", status},
+                  {"result", sent ? "linked" : "unknown"}})
+            .Increment();
       }
     }
     if (stringAt(event, "subject").empty() && !stringAt(data, "conversation_id").empty()) {
@@ -449,12 +486,68 @@ Reply Gateway::messageStatus(const std::string& id) {
   } else if (retried) {
     status = "retrying";
   }
+  // What the provider reported since (delivered, read, failed), if anything.
+  nlohmann::json provider = nullptr;
+  int best_rank = 0;
+  for (const auto& d : trace->deliveries) {
+    if (d.provider_message_id.empty()) continue;
+    auto st = bus_.messageState(d.delivery.target, d.provider_message_id);
+    if (!st || st->rank <= best_rank) continue;
+    best_rank = st->rank;
+    provider = {{"status", st->status},
+                {"instance", d.delivery.target},
+                {"provider_message_id", d.provider_message_id},
+                {"updated_at", formatRfc3339(st->updated_ms)}};
+    auto err = nlohmann::json::parse(st->error_json, nullptr, false);
+    if (err.is_object() && !err.empty()) provider["error"] = err;
+  }
+  if (best_rank > 0 && any_done) status = provider["status"].get<std::string>();
   nlohmann::json deliveries = nlohmann::json::array();
   for (const auto& d : trace->deliveries) deliveries.push_back(deliveryJson(d));
   return Reply::json(200, {{"id", id},
                            {"status", status},
+                           {"provider_status", provider},
                            {"event", nlohmann::json::parse(trace->event.json, nullptr, false)},
                            {"deliveries", deliveries}});
+}
+
+Reply Gateway::fetchMedia(const std::string& instance, const std::string& media_id) {
+  auto rt = runtime();
+  auto it = rt->instances.find(instance);
+  if (it == rt->instances.end()) return Reply::error(404, "not_found", "no instance " + instance);
+  if (media_id.empty() || media_id.size() > 512) {
+    return Reply::error(400, "invalid_argument", "media id is empty or too long");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto out = it->second->fetchMedia(media_id, rt->config.api.media_max_bytes);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  metrics_.media_requests
+      .Add({{"instance", instance}, {"result", std::string(codeName(out.status))}})
+      .Increment();
+  if (out.status != Code::kOk) {
+    int status = httpStatusFor(out.status);
+    if (out.status == Code::kInvalidArgument) status = 413;  // over api.media_max_bytes
+    log::warn(kLog, "media fetch failed",
+              {{"instance", instance},
+               {"reason", std::string(codeName(out.status))},
+               {"message", out.message}});
+    return Reply::error(status, std::string(codeName(out.status)), out.message);
+  }
+  Reply r;
+  r.status = 200;
+  r.content_type = out.content_type;
+  r.body = std::move(out.body);
+  if (!out.file_name.empty()) {
+    std::string safe;
+    for (char c : out.file_name)
+      safe += (c == '"' || c == '\\' || c == '\r' || c == '\n') ? '_' : c;
+    r.headers.emplace_back("Content-Disposition", "inline; filename=\"" + safe + "\"");
+  }
+  r.headers.emplace_back("Cache-Control", "private, max-age=300");
+  log::debug(kLog, "media served",
+             {{"instance", instance}, {"bytes", r.body.size()}, {"seconds", seconds}});
+  return r;
 }
 
 bus::DeliveryResult Gateway::deliver(const bus::Delivery& d) {

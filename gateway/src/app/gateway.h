@@ -61,6 +61,8 @@ class Gateway {
   // Public listener.
   Reply handleWebhook(const std::string& instance, plugin_host::WebhookCall call);
   Reply submitMessage(const std::string& body, const std::string& idempotency_key);
+  // GET /api/v1/media/{instance}/{media_id}: the file, through the plugin.
+  Reply fetchMedia(const std::string& instance, const std::string& media_id);
   Reply messageStatus(const std::string& id);
 
   // Counts a webhook refused before reaching the plugin (e.g. too large).

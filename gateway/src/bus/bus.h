@@ -54,10 +54,36 @@ struct ConversationUpsert {
   int64_t inbound_ms = 0;    // time of the customer's message, 0 if not inbound
 };
 
+// A provider's report on a message Sanjog sent (message.status), keyed by the
+// channel instance and the provider's message id. Kept only when it moves the
+// message forward (rank: sent 1, delivered 2, read 3, failed 4).
+struct StatusUpdate {
+  std::string instance;
+  std::string provider_message_id;
+  std::string status;
+  int rank = 0;
+  std::string error_json;  // "{}" or {"code","reason",...}
+  int64_t at_ms = 0;
+};
+
+struct MessageState {
+  std::string status;
+  int rank = 0;
+  std::string error_json;
+  int64_t updated_ms = 0;
+};
+
+// The message.send event whose delivery the provider knows by an id.
+struct SentMessage {
+  std::string event_id;
+  std::string subject;
+};
+
 struct AppendItem {
   EventRecord event;
   std::vector<DeliveryPlan> deliveries;
   std::optional<ConversationUpsert> conversation;
+  std::optional<StatusUpdate> status_update;
 };
 
 struct AppendOutcome {
@@ -183,6 +209,12 @@ class Bus {
 
   // Conversation registry.
   virtual std::optional<Conversation> conversation(const std::string& conversation_id) = 0;
+
+  // Sent messages and their provider statuses.
+  virtual std::optional<SentMessage> sentMessage(const std::string& target,
+                                                 const std::string& provider_message_id) = 0;
+  virtual std::optional<MessageState> messageState(const std::string& instance,
+                                                   const std::string& provider_message_id) = 0;
 
   // Per-instance key-value state; ttl 0 means no expiry.
   virtual std::optional<std::string> kvGet(const std::string& instance, const std::string& key) = 0;

@@ -85,6 +85,16 @@ CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries(target, order_key, id)
   WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, target, id);
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
+CREATE INDEX IF NOT EXISTS deliveries_provider ON deliveries(target, provider_message_id)
+  WHERE provider_message_id <> '';
+CREATE TABLE IF NOT EXISTS message_states(
+  instance TEXT NOT NULL,
+  provider_message_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  error_json TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY(instance, provider_message_id));
 CREATE TABLE IF NOT EXISTS attempts(
   delivery_id INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
@@ -474,6 +484,23 @@ Result<std::vector<AppendOutcome>> EmbeddedBus::append(std::vector<AppendItem> i
             if (up.step() != SQLITE_DONE) {
               return Status(Code::kUnavailable,
                             std::string("cannot store conversation: ") + sqlite3_errmsg(db));
+            }
+          }
+          if (item.status_update) {
+            const auto& u = *item.status_update;
+            Stmt up = query(db,
+                            "INSERT INTO message_states(instance, provider_message_id, status, "
+                            "rank, error_json, updated_ms) VALUES(?1,?2,?3,?4,?5,?6) "
+                            "ON CONFLICT(instance, provider_message_id) DO UPDATE SET "
+                            "status=excluded.status, rank=excluded.rank, "
+                            "error_json=excluded.error_json, updated_ms=excluded.updated_ms "
+                            "WHERE excluded.rank > message_states.rank");
+            up.bind(1, u.instance).bind(2, u.provider_message_id).bind(3, u.status);
+            up.bind(4, int64_t(u.rank)).bind(5, u.error_json.empty() ? "{}" : u.error_json);
+            up.bind(6, u.at_ms);
+            if (up.step() != SQLITE_DONE) {
+              return Status(Code::kUnavailable,
+                            std::string("cannot store message status: ") + sqlite3_errmsg(db));
             }
           }
           outcomes->push_back(o);
@@ -927,6 +954,29 @@ std::optional<Conversation> EmbeddedBus::conversation(const std::string& convers
   return Conversation{q.text(0), q.text(1), q.text(2), q.text(3), q.i64(4), q.i64(5)};
 }
 
+std::optional<SentMessage> EmbeddedBus::sentMessage(const std::string& target,
+                                                    const std::string& provider_message_id) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_,
+                 "SELECT d.event_id, e.subject FROM deliveries d JOIN events e ON e.id = "
+                 "d.event_id WHERE d.target=?1 AND d.provider_message_id=?2 AND "
+                 "d.provider_message_id <> '' ORDER BY d.id DESC LIMIT 1");
+  q.bind(1, target).bind(2, provider_message_id);
+  if (!q.row()) return std::nullopt;
+  return SentMessage{q.text(0), q.text(1)};
+}
+
+std::optional<MessageState> EmbeddedBus::messageState(const std::string& instance,
+                                                      const std::string& provider_message_id) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_,
+                 "SELECT status, rank, error_json, updated_ms FROM message_states WHERE "
+                 "instance=?1 AND provider_message_id=?2");
+  q.bind(1, instance).bind(2, provider_message_id);
+  if (!q.row()) return std::nullopt;
+  return MessageState{q.text(0), static_cast<int>(q.i64(1)), q.text(2), q.i64(3)};
+}
+
 std::optional<std::string> EmbeddedBus::kvGet(const std::string& instance, const std::string& key) {
   std::lock_guard<std::mutex> rlock(reader_mutex_);
   Stmt q = query(reader_db_,
@@ -978,6 +1028,9 @@ Result<int64_t> EmbeddedBus::purge() {
                    "WHERE o.event_id = e.id AND o.state <> 'done'))");
     d.bind(1, cutoff);
     if (d.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+    Stmt ms = query(db, "DELETE FROM message_states WHERE updated_ms < ?1");
+    ms.bind(1, cutoff);
+    if (ms.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     Stmt e = query(db,
                    "DELETE FROM events WHERE time_ms < ?1 AND NOT EXISTS (SELECT 1 FROM "
                    "deliveries o WHERE o.event_id = events.id)");

@@ -55,6 +55,10 @@ class EmbeddedBus final : public Bus {
   std::map<std::string, TargetStats> stats() override;
   void refreshGauges() override;
   std::optional<Conversation> conversation(const std::string& conversation_id) override;
+  std::optional<SentMessage> sentMessage(const std::string& target,
+                                         const std::string& provider_message_id) override;
+  std::optional<MessageState> messageState(const std::string& instance,
+                                           const std::string& provider_message_id) override;
   std::optional<std::string> kvGet(const std::string& instance, const std::string& key) override;
   Status kvPut(const std::string& instance, const std::string& key, const std::string& value,
                std::chrono::milliseconds ttl) override;

@@ -44,6 +44,13 @@ Metrics::Metrics()
                          registry_)),
       auth_failures(build(prometheus::BuildCounter(), "sanjog_auth_failures_total",
                           "Requests refused for a missing or wrong bearer token.", registry_)),
+      media_requests(build(prometheus::BuildCounter(), "sanjog_media_requests_total",
+                           "GET /api/v1/media requests by channel instance and result.",
+                           registry_)),
+      message_statuses(build(prometheus::BuildCounter(), "sanjog_message_statuses_total",
+                             "Provider status reports (type = the status) by whether they "
+                             "matched a message Sanjog sent (result: linked, unknown).",
+                             registry_)),
       storage_commits(build(prometheus::BuildCounter(), "sanjog_storage_commits_total",
                             "Storage transactions committed (group commits) by result.",
                             registry_)),

@@ -43,6 +43,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& events_deduplicated;  // {instance}
   prometheus::Family<prometheus::Counter>& api_requests;         // {kind, result}
   prometheus::Family<prometheus::Counter>& auth_failures;        // {kind}
+  prometheus::Family<prometheus::Counter>& media_requests;       // {instance, result}
+  prometheus::Family<prometheus::Counter>& message_statuses;     // {channel, type, result}
 
   // Storage.
   prometheus::Family<prometheus::Counter>& storage_commits;  // {result}
