@@ -1,0 +1,171 @@
+#include "channel.hpp"
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include <charconv>
+#include <ctime>
+
+namespace sanjog::plugins::channel {
+
+std::string rfc3339(int64_t unix_ms) {
+  const std::time_t secs =
+      static_cast<std::time_t>(unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000);
+  const int ms = static_cast<int>(unix_ms - int64_t(secs) * 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (ms != 0) n += static_cast<size_t>(std::snprintf(buf + n, sizeof(buf) - n, ".%03d", ms));
+  buf[n++] = 'Z';
+  return std::string(buf, n);
+}
+
+std::optional<int64_t> integerField(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return std::nullopt;
+  auto it = obj.find(key);
+  if (it == obj.end()) return std::nullopt;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_number_float()) return static_cast<int64_t>(it->get<double>());
+  if (!it->is_string()) return std::nullopt;
+  const auto& s = it->get_ref<const std::string&>();
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<std::string> toE164(std::string_view raw, std::string_view region) {
+  if (raw.empty() || raw.size() > 64) return std::nullopt;
+  using i18n::phonenumbers::PhoneNumber;
+  using i18n::phonenumbers::PhoneNumberUtil;
+  const auto* util = PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  const std::string region_code(region.empty() ? "ZZ" : region);
+  if (util->Parse(std::string(raw), region_code, &number) != PhoneNumberUtil::NO_PARSING_ERROR) {
+    return std::nullopt;
+  }
+  if (!util->IsPossibleNumber(number)) return std::nullopt;
+  std::string out;
+  util->Format(number, PhoneNumberUtil::E164, &out);
+  return out;
+}
+
+namespace {
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+std::string percentDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out += ' ';
+    } else if (in[i] == '%' && i + 2 < in.size() && hexValue(in[i + 1]) >= 0 &&
+               hexValue(in[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2]));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::optional<std::string> queryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (percentDecode(pair.substr(0, eq)) == name) {
+      return eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::string percentEncode(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+nlohmann::json cloudEvent(std::string_view type, std::string_view provider_id,
+                          nlohmann::json data) {
+  return {{"specversion", "1.0"},
+          {"type", std::string(type)},
+          {"providerid", std::string(provider_id)},
+          {"datacontenttype", "application/json"},
+          {"data", std::move(data)}};
+}
+
+std::string str(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+namespace {
+constexpr int64_t kWindowKeyTtlMs = 30LL * 24 * 3600 * 1000;
+std::string windowKey(std::string_view contact) { return "window:" + std::string(contact); }
+}  // namespace
+
+void ServiceWindow::touch(std::string_view contact, int64_t at_ms) const {
+  if (contact.empty()) return;
+  if (auto last = lastInbound(contact); last && *last >= at_ms) return;
+  if (auto st = host_.kvPut(windowKey(contact), std::to_string(at_ms), kWindowKeyTtlMs); !st) {
+    host_.warn("cannot record the customer-service window: " + st.message());
+  }
+}
+
+std::optional<int64_t> ServiceWindow::lastInbound(std::string_view contact) const {
+  auto v = host_.kvGet(windowKey(contact));
+  if (!v) return std::nullopt;
+  int64_t ms = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
+  if (ec != std::errc() || p != v->data() + v->size()) return std::nullopt;
+  return ms;
+}
+
+bool ServiceWindow::open(std::string_view contact, int64_t now_ms, int64_t window_ms) const {
+  auto last = lastInbound(contact);
+  return last && now_ms - *last < window_ms;
+}
+
+sdk::Result<Metrics> Metrics::registerAll(const sdk::Host& host) {
+  auto events = host.counter("sanjog_channel_webhook_events_total",
+                             "Provider webhook items by channel, normalized type and result "
+                             "(emitted, ignored, unsupported).",
+                             {"channel", "type", "result"});
+  if (!events) return events.status();
+  auto sig = host.counter("sanjog_channel_signature_failures_total",
+                          "Channel webhook requests refused by signature or token checks.",
+                          {"channel", "reason"});
+  if (!sig) return sig.status();
+  auto sends = host.counter("sanjog_channel_sends_total",
+                            "Outbound channel sends by message kind and result.",
+                            {"channel", "kind", "result"});
+  if (!sends) return sends.status();
+  auto limited =
+      host.counter("sanjog_channel_rate_limited_total",
+                   "Sends held back by the instance's own send rate limit.", {"channel"});
+  if (!limited) return limited.status();
+  return Metrics{*events, *sig, *sends, *limited};
+}
+
+}  // namespace sanjog::plugins::channel
