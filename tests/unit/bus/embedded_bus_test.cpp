@@ -334,6 +334,8 @@ TEST_F(BusTest, DisabledTargetWaitsUntilSetTargets) {
   ASSERT_TRUE(bus_->append({item("evt_g", "", {"t"})}));
   startWith(rec);
   ASSERT_TRUE(rec.waitFor(1));
+  // The result is recorded after deliver returns: wait for the attempt, not the call.
+  ASSERT_TRUE(waitAttempts("evt_g", 1));
   ASSERT_TRUE(waitState("evt_g", "pending"));
   EXPECT_TRUE(bus_->isTargetDisabled("t"));
   advance(5000);
