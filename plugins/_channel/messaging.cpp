@@ -261,9 +261,11 @@ sdk::Result<MessagingParsed> parseMessagingWebhook(std::string_view body,
         }
         if (standby) msg["standby"] = true;
         if (!time.empty()) msg["timestamp"] = time;
-        json event =
-            cloudEvent("message.received", provider_id,
-                       {{"channel", settings.channel}, {"contact", contact}, {"message", msg}});
+        json event = cloudEvent("message.received", provider_id,
+                                {{"channel", settings.channel},
+                                 {"address", sender},
+                                 {"contact", contact},
+                                 {"message", msg}});
         if (!time.empty()) event["time"] = time;
         out.events.push_back(std::move(event));
         if (ts && msg["kind"] != "reaction") out.inbound.emplace_back(sender, *ts);

@@ -287,6 +287,8 @@ sdk::Result<Parsed> parseUpdate(std::string_view body, const Settings& settings)
       msg["raw_type"] = raw;
     }
   }
+  // Replies go to the chat, even when the person shared a phone number.
+  if (!str(data["contact"], "id").empty()) data["address"] = str(data["contact"], "id");
   json event = channel::cloudEvent("message.received", provider_id, std::move(data));
   if (date > 0) {
     event["time"] = channel::rfc3339(date * 1000);

@@ -201,9 +201,9 @@ sdk::Result<Parsed> parseWebhook(std::string_view body, const Settings& settings
           if (member(member(m, "context"), "forwarded").is_boolean()) {
             msg["forwarded"] = member(member(m, "context"), "forwarded");
           }
-          json event = channel::cloudEvent(
-              "message.received", id,
-              {{"channel", "whatsapp"}, {"contact", contact}, {"message", msg}});
+          json data = {{"channel", "whatsapp"}, {"contact", contact}, {"message", msg}};
+          if (!phone.empty()) data["address"] = phone;
+          json event = channel::cloudEvent("message.received", id, std::move(data));
           if (auto ts = channel::integerField(m, "timestamp")) {
             event["time"] = channel::rfc3339(*ts * 1000);
             event["data"]["message"]["timestamp"] = event["time"];

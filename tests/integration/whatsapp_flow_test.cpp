@@ -21,7 +21,8 @@ class WhatsAppFlowTest : public ::testing::Test {
  protected:
   void SetUp() override {
     graph_.setDefault(
-        {200, R"({"messaging_product":"whatsapp","contacts":[{"input":"8801711000001","wa_id":"8801711000001"}],"messages":[{"id":"wamid.OUT1"}]})",
+        {200,
+         R"({"messaging_product":"whatsapp","contacts":[{"input":"8801711000001","wa_id":"8801711000001"}],"messages":[{"id":"wamid.OUT1"}]})",
          {{"Content-Type", "application/json"}}});
     auto c = daemon_.baseConfig();
     const std::string graph_base = "http://127.0.0.1:" + std::to_string(graph_.port());
@@ -37,9 +38,10 @@ class WhatsAppFlowTest : public ::testing::Test {
         {{"id", "crm"},
          {"plugin", "crm_webhook"},
          {"config", {{"secret", kCrmSecret}, {"url", crm_.url()}, {"timeout", "2s"}}}}};
-    c["routes"] = {{{"id", "wa-to-crm"},
-                    {"from", {{"instance", "wa"}, {"types", {"message.received", "message.status"}}}},
-                    {"to", {{{"instance", "crm"}}}}}};
+    c["routes"] = {
+        {{"id", "wa-to-crm"},
+         {"from", {{"instance", "wa"}, {"types", {"message.received", "message.status"}}}},
+         {"to", {{{"instance", "crm"}}}}}};
     daemon_.writeConfig(c);
     ASSERT_TRUE(daemon_.start());
   }
@@ -117,19 +119,20 @@ TEST_F(WhatsAppFlowTest, MessageToCrmReplyToWhatsAppAndReceiptsToRead) {
   EXPECT_EQ(postWhatsApp(inbound).status, 200);
 
   // 2. The agent answers in the CRM; the reply reaches the Graph API exactly as documented.
-  const std::string reply = nlohmann::json({{"type", "message.send"},
-                                            {"id", "crm-reply-1"},
-                                            {"data",
-                                             {{"conversation_id", conversation},
-                                              {"message", {{"text", kReply}}}}}})
-                                .dump();
+  const std::string reply =
+      nlohmann::json(
+          {{"type", "message.send"},
+           {"id", "crm-reply-1"},
+           {"data", {{"conversation_id", conversation}, {"message", {{"text", kReply}}}}}})
+          .dump();
   auto posted = daemon_.postSigned("crm", kCrmSecret, "crm_msg_1", reply);
   ASSERT_EQ(posted.status, 202) << posted.body;
   ASSERT_TRUE(daemon_.waitFor([&] { return graphSends().size() == 1; }, kWait));
   const auto send = graphSends()[0];
   EXPECT_EQ(send.method, "POST");
   EXPECT_EQ(send.header("authorization"), std::string("Bearer ") + kAccessToken);
-  EXPECT_EQ(nlohmann::json::parse(send.body), fixtureJson("whatsapp/outbound_send_text.request.json"));
+  EXPECT_EQ(nlohmann::json::parse(send.body),
+            fixtureJson("whatsapp/outbound_send_text.request.json"));
   EXPECT_NE(send.body.find(kReply), std::string::npos) << "UTF-8 bytes intact";
 
   // 3. Receipts, out of order: read must win over a late "delivered".
@@ -154,32 +157,34 @@ TEST_F(WhatsAppFlowTest, MessageToCrmReplyToWhatsAppAndReceiptsToRead) {
 }
 
 TEST_F(WhatsAppFlowTest, OutsideTheWindowIsRefusedBeforeAnyHttpCall) {
-  const std::string body = nlohmann::json({{"instance", "wa"},
-                                           {"to", "+8801999000000"},
-                                           {"message", {{"text", "অফার!"}}}})
-                               .dump();
+  const std::string body =
+      nlohmann::json(
+          {{"instance", "wa"}, {"to", "+8801999000000"}, {"message", {{"text", "অফার!"}}}})
+          .dump();
   auto r = daemon_.publicRequest("POST", "/api/v1/messages", body, apiAuth());
   ASSERT_EQ(r.status, 202) << r.body;
   const std::string id = r.json()["id"];
-  ASSERT_TRUE(daemon_.waitFor([&] {
-    auto m = daemon_.publicRequest("GET", "/api/v1/messages/" + id, "", apiAuth());
-    return m.status == 200 && m.json()["status"] == "failed";
-  }, kWait));
+  ASSERT_TRUE(daemon_.waitFor(
+      [&] {
+        auto m = daemon_.publicRequest("GET", "/api/v1/messages/" + id, "", apiAuth());
+        return m.status == 200 && m.json()["status"] == "failed";
+      },
+      kWait));
   auto m = daemon_.publicRequest("GET", "/api/v1/messages/" + id, "", apiAuth());
   EXPECT_EQ(m.json()["deliveries"][0]["dead_reason"], "outside_window");
   EXPECT_TRUE(graphSends().empty());
-  EXPECT_EQ(daemon_.metric("sanjog_channel_sends_total",
-                           {{"instance", "wa"}, {"channel", "whatsapp"}, {"kind", "text"},
-                            {"result", "outside_window"}}),
+  EXPECT_EQ(daemon_.metric("sanjog_channel_sends_total", {{"instance", "wa"},
+                                                          {"channel", "whatsapp"},
+                                                          {"kind", "text"},
+                                                          {"result", "outside_window"}}),
             1);
 
   // A template may go out all the same.
-  const std::string tpl = nlohmann::json({{"instance", "wa"},
-                                          {"to", "01999000000"},
-                                          {"message",
-                                           {{"template",
-                                             {{"name", "order_shipped"}, {"language", "bn"}}}}}})
-                              .dump();
+  const std::string tpl =
+      nlohmann::json({{"instance", "wa"},
+                      {"to", "01999000000"},
+                      {"message", {{"template", {{"name", "order_shipped"}, {"language", "bn"}}}}}})
+          .dump();
   ASSERT_EQ(daemon_.publicRequest("POST", "/api/v1/messages", tpl, apiAuth()).status, 202);
   ASSERT_TRUE(daemon_.waitFor([&] { return graphSends().size() == 1; }, kWait));
   EXPECT_EQ(nlohmann::json::parse(graphSends()[0].body)["to"], "8801999000000");
@@ -187,7 +192,9 @@ TEST_F(WhatsAppFlowTest, OutsideTheWindowIsRefusedBeforeAnyHttpCall) {
 
 TEST_F(WhatsAppFlowTest, HandshakeForgeryAndMediaThroughTheApi) {
   auto hs = daemon_.publicRequest(
-      "GET", "/webhooks/wa?hub.mode=subscribe&hub.challenge=1704863512&hub.verify_token=sanjog-verify-3f9c2a");
+      "GET",
+      "/webhooks/"
+      "wa?hub.mode=subscribe&hub.challenge=1704863512&hub.verify_token=sanjog-verify-3f9c2a");
   EXPECT_EQ(hs.status, 200);
   EXPECT_EQ(hs.body, "1704863512");
   const std::string body = inboundText("wamid.F1", "hi");
@@ -198,9 +205,8 @@ TEST_F(WhatsAppFlowTest, HandshakeForgeryAndMediaThroughTheApi) {
                            {{"instance", "wa"}, {"result", "unauthenticated"}}),
             1);
 
-  graph_.script({{200,
-                  R"({"url":")" + graph_.url("/media/65463453") +
-                      R"(","mime_type":"image/jpeg","file_size":8,"id":"65463453"})"},
+  graph_.script({{200, R"({"url":")" + graph_.url("/media/65463453") +
+                           R"(","mime_type":"image/jpeg","file_size":8,"id":"65463453"})"},
                  {200, "JPEGDATA", {{"Content-Type", "image/jpeg"}}}});
   EXPECT_EQ(daemon_.publicRequest("GET", "/api/v1/media/wa/65463453").status, 401);
   auto media = daemon_.publicRequest("GET", "/api/v1/media/wa/65463453", "", apiAuth());

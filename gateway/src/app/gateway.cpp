@@ -231,7 +231,11 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
 
     // Conversation registry: an inbound message registers (instance, address).
     if (rec.type == "message.received") {
-      std::string address = stringAt(data.value("contact", nlohmann::json::object()), "phone");
+      // The address replies go to: what the channel says (data.address), else
+      // the phone, else the provider's contact id.
+      std::string address = stringAt(data, "address");
+      if (address.empty())
+        address = stringAt(data.value("contact", nlohmann::json::object()), "phone");
       if (address.empty())
         address = stringAt(data.value("contact", nlohmann::json::object()), "id");
       if (address.empty()) address = stringAt(data, "from");

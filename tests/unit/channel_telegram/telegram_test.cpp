@@ -109,6 +109,7 @@ TEST_F(TelegramTest, DocumentVoiceLocationContactCallbackAndUnknownUpdates) {
            {{"phone_number", "০১৭১১০০০০০১"}, {"first_name", "Tanvir"}, {"user_id", 5823109476}});
   EXPECT_EQ(own["message"]["contacts"][0]["phones"][0], "+8801711000001");
   EXPECT_EQ(own["contact"]["phone"], "+8801711000001");  // shared their own number
+  EXPECT_EQ(own["address"], "5823109476");               // replies still go to the chat
   auto other = with(5, "contact", {{"phone_number", "+8801811000002"}, {"first_name", "Karim"}});
   EXPECT_FALSE(other["contact"].contains("phone"));
   auto poll = with(6, "poll", {{"id", "1"}, {"question", "?"}});
