@@ -1,0 +1,120 @@
+// Every event the channel plugins produce from the provider fixtures is a
+// valid CloudEvent of its documented type (config/events/*.schema.json), so
+// routes, the CRM and the docs can rely on the schemas.
+#include <gtest/gtest.h>
+
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/cloud_event.h"
+#include "messaging.hpp"
+#include "support/fixtures.h"
+#include "telegram.hpp"
+#include "whatsapp.hpp"
+
+namespace sanjog {
+namespace {
+
+std::string validateAs(const nlohmann::json& event) {
+  const auto path = std::filesystem::path(SANJOG_SOURCE_DIR) / "config" / "events" /
+                    (event["type"].get<std::string>() + ".schema.json");
+  std::ifstream in(path);
+  if (!in) return "no schema for " + event["type"].get<std::string>();
+  const auto schema_doc = nlohmann::json::parse(in);
+  valijson::Schema schema;
+  valijson::SchemaParser parser;
+  valijson::adapters::NlohmannJsonAdapter sa(schema_doc);
+  parser.populateSchema(sa, schema);
+  valijson::Validator validator;
+  valijson::ValidationResults results;
+  valijson::adapters::NlohmannJsonAdapter da(event);
+  if (validator.validate(schema, da, &results)) return "";
+  std::string out;
+  valijson::ValidationResults::Error e;
+  while (results.popError(e)) {
+    for (const auto& c : e.context) out += c;
+    out += ": " + e.description + "\n";
+  }
+  return out;
+}
+
+void expectValid(const std::vector<nlohmann::json>& events, const std::string& instance) {
+  ASSERT_FALSE(events.empty());
+  for (const auto& raw : events) {
+    auto event = normalizeEvent(std::string_view(raw.dump()), instance, 1767225600000,
+                                "evt_01KAXT9N3R5D2Q8W0ZP6M4B7CJ");
+    ASSERT_TRUE(event) << event.status().toString();
+    EXPECT_EQ(validateAs(*event), "") << event->dump(2);
+  }
+}
+
+std::vector<std::string> fixtures(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::filesystem::path(SANJOG_SOURCE_DIR) / "tests" / "fixtures" / dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && e.path().extension() == ".json")
+      out.push_back(dir + "/" + name);
+  }
+  return out;
+}
+
+TEST(ChannelEvents, WhatsAppFixturesValidate) {
+  for (const auto& f : fixtures("whatsapp", "inbound_")) {
+    SCOPED_TRACE(f);
+    auto doc = testing::fixtureJson(f);
+    plugins::channel_whatsapp::Settings s;
+    s.phone_number_id = doc["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"];
+    auto parsed = plugins::channel_whatsapp::parseWebhook(doc.dump(), s);
+    ASSERT_TRUE(parsed);
+    expectValid(parsed->events, "wa");
+  }
+  for (const auto& f : fixtures("whatsapp", "status_")) {
+    SCOPED_TRACE(f);
+    auto doc = testing::fixtureJson(f);
+    plugins::channel_whatsapp::Settings s;
+    s.phone_number_id = doc["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"];
+    auto parsed = plugins::channel_whatsapp::parseWebhook(doc.dump(), s);
+    ASSERT_TRUE(parsed);
+    expectValid(parsed->events, "wa");
+  }
+}
+
+TEST(ChannelEvents, MessengerAndInstagramFixturesValidate) {
+  for (const auto& [dir, object, account] :
+       {std::tuple{"messenger", "page", "104870412345678"},
+        std::tuple{"instagram", "instagram", "17841455502468013"}}) {
+    plugins::channel::MessagingSettings s;
+    s.channel = dir;
+    s.object_name = object;
+    s.account_id = account;
+    for (const auto& f : fixtures(dir, "inbound_")) {
+      SCOPED_TRACE(f);
+      auto parsed = plugins::channel::parseMessagingWebhook(testing::readFixture(f), s);
+      ASSERT_TRUE(parsed);
+      if (f.find("echo") != std::string::npos) {
+        EXPECT_TRUE(parsed->events.empty());
+        continue;
+      }
+      expectValid(parsed->events, dir);
+    }
+  }
+}
+
+TEST(ChannelEvents, TelegramFixturesValidate) {
+  for (const auto& f : fixtures("telegram", "update_")) {
+    SCOPED_TRACE(f);
+    auto parsed = plugins::channel_telegram::parseUpdate(testing::readFixture(f), {});
+    ASSERT_TRUE(parsed);
+    expectValid(parsed->events, "tg");
+  }
+}
+
+}  // namespace
+}  // namespace sanjog
