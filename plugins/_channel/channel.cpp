@@ -3,6 +3,7 @@
 #include <phonenumbers/phonenumberutil.h>
 
 #include <charconv>
+#include <cstdio>
 #include <ctime>
 
 namespace sanjog::plugins::channel {
@@ -120,26 +121,8 @@ std::string str(const nlohmann::json& obj, const char* key) {
   return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-namespace {
-constexpr int64_t kWindowKeyTtlMs = 30LL * 24 * 3600 * 1000;
-std::string windowKey(std::string_view contact) { return "window:" + std::string(contact); }
-}  // namespace
-
-void ServiceWindow::touch(std::string_view contact, int64_t at_ms) const {
-  if (contact.empty()) return;
-  if (auto last = lastInbound(contact); last && *last >= at_ms) return;
-  if (auto st = host_.kvPut(windowKey(contact), std::to_string(at_ms), kWindowKeyTtlMs); !st) {
-    host_.warn("cannot record the customer-service window: " + st.message());
-  }
-}
-
 std::optional<int64_t> ServiceWindow::lastInbound(std::string_view contact) const {
-  auto v = host_.kvGet(windowKey(contact));
-  if (!v) return std::nullopt;
-  int64_t ms = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
-  if (ec != std::errc() || p != v->data() + v->size()) return std::nullopt;
-  return ms;
+  return host_.lastInboundMs(contact);
 }
 
 bool ServiceWindow::open(std::string_view contact, int64_t now_ms, int64_t window_ms) const {

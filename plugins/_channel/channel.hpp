@@ -38,14 +38,14 @@ nlohmann::json cloudEvent(std::string_view type, std::string_view provider_id, n
 std::string str(const nlohmann::json& obj, const char* key);
 
 // The 24-hour (or longer) customer-service window of messaging platforms,
-// tracked per contact from the last inbound message, in the instance's
-// durable key-value state.
+// counted from the contact's last inbound message. The gateway records that
+// time in its conversation registry in the same commit as the message, so the
+// window needs no write of its own and never opens for a message that was
+// not stored.
 class ServiceWindow {
  public:
   explicit ServiceWindow(sdk::Host& host) : host_(host) {}
-  // Records an inbound message of `contact` at `at_ms` (only moves forward).
-  void touch(std::string_view contact, int64_t at_ms) const;
-  // The time of the last inbound message, if any within the last 30 days.
+  // The time of the last inbound message of the contact at `address`.
   [[nodiscard]] std::optional<int64_t> lastInbound(std::string_view contact) const;
   // True when the last inbound message is younger than `window_ms`.
   [[nodiscard]] bool open(std::string_view contact, int64_t now_ms, int64_t window_ms) const;

@@ -268,7 +268,6 @@ sdk::Result<MessagingParsed> parseMessagingWebhook(std::string_view body,
                                  {"message", msg}});
         if (!time.empty()) event["time"] = time;
         out.events.push_back(std::move(event));
-        if (ts && msg["kind"] != "reaction") out.inbound.emplace_back(sender, *ts);
       }
     }
   }
@@ -384,7 +383,6 @@ sdk::WebhookResponse MessagingChannel::handleWebhook(const sdk::WebhookRequest& 
   if (parsed->ignored > 0) {
     metrics_.events.record({settings_.channel, "other", "ignored"}, parsed->ignored);
   }
-  for (const auto& [contact, at] : parsed->inbound) window_.touch(contact, at);
   return r;
 }
 

@@ -49,7 +49,6 @@ sdk::Result<MessagingSettings> parseMessagingSettings(const nlohmann::json& conf
 // are listed in `media` (media_id -> url, mime hint) for the kv store.
 struct MessagingParsed {
   std::vector<nlohmann::json> events;
-  std::vector<std::pair<std::string, int64_t>> inbound;  // (sender, unix ms)
   struct MediaRef {
     std::string media_id;
     std::string url;

@@ -207,7 +207,6 @@ sdk::Result<Parsed> parseWebhook(std::string_view body, const Settings& settings
           if (auto ts = channel::integerField(m, "timestamp")) {
             event["time"] = channel::rfc3339(*ts * 1000);
             event["data"]["message"]["timestamp"] = event["time"];
-            if (!phone.empty()) out.inbound.emplace_back(phone, *ts * 1000);
           }
           out.events.push_back(std::move(event));
         }
@@ -265,7 +264,6 @@ sdk::WebhookResponse WhatsApp::handleWebhook(const sdk::WebhookRequest& request)
   }
   if (parsed->ignored > 0)
     metrics_.events.record({"whatsapp", "other", "ignored"}, parsed->ignored);
-  for (const auto& [contact, at] : parsed->inbound) window_.touch(contact, at);
   return r;
 }
 

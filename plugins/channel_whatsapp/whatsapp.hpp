@@ -49,8 +49,6 @@ sdk::Result<Settings> parseSettings(const nlohmann::json& config);
 // bookkeeping). `unsupported` counts items kept as kind "unsupported".
 struct Parsed {
   std::vector<nlohmann::json> events;
-  // (contact E.164, unix ms) of each inbound message, for the window.
-  std::vector<std::pair<std::string, int64_t>> inbound;
   int ignored = 0;
 };
 sdk::Result<Parsed> parseWebhook(std::string_view body, const Settings& settings);

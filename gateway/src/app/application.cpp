@@ -355,6 +355,10 @@ int SanjogApp::serve(config::Config cfg) {
   services->emit = [this](const std::string& instance, std::string_view event) {
     return gateway_->emitFromPlugin(instance, event);
   };
+  services->last_inbound = [this](const std::string& instance, const std::string& address) {
+    auto c = bus_->conversation(conversationId(instance, address));
+    return c && c->last_inbound_ms > 0 ? c->last_inbound_ms : int64_t(-1);
+  };
   const int workers = cfg.bus.workers;
   const auto server_cfg = cfg.server;
   const auto admin_cfg = cfg.admin;

@@ -245,8 +245,15 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
           conv = conversationId(instance, address);
           data["conversation_id"] = conv;
         }
+        // The customer's own time of writing (the provider's timestamp) when
+        // it is in the past, so messaging windows count from the message.
+        int64_t inbound_ms = now;
+        if (const std::string t = stringAt(event, "time"); !t.empty()) {
+          if (const int64_t at = parseRfc3339(t); at > 0 && at < now) inbound_ms = at;
+        }
         item.conversation = bus::ConversationUpsert{
-            conv, instance, address, data.value("contact", nlohmann::json::object()).dump(), now};
+            conv, instance, address, data.value("contact", nlohmann::json::object()).dump(),
+            inbound_ms};
       }
     }
     // A provider status for a message Sanjog sent: linked to the message.send

@@ -17,6 +17,21 @@ std::string formatRfc3339(int64_t unix_ms) {
   return buf;
 }
 
+int64_t parseRfc3339(const std::string& text) {
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) return -1;
+  int64_t ms = int64_t(timegm(&tm)) * 1000;
+  if (*end == '.') {
+    int scale = 100;
+    for (++end; *end >= '0' && *end <= '9'; ++end) {
+      ms += (*end - '0') * scale;
+      scale /= 10;
+    }
+  }
+  return *end == 'Z' && end[1] == '\0' ? ms : -1;
+}
+
 int64_t nowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

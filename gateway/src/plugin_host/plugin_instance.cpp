@@ -210,6 +210,12 @@ int32_t mediaWrite(sanjog_media_response* r, sanjog_str bytes) {
   return SANJOG_OK;
 }
 
+int64_t hostLastInbound(sanjog_host* host, sanjog_str address) {
+  if (!host) return -1;
+  const auto& services = host->instance->services();
+  return services.last_inbound ? services.last_inbound(host->id, toString(address)) : -1;
+}
+
 const sanjog_host_api kHostApi = {
     sizeof(sanjog_host_api),
     sinkWrite,
@@ -228,6 +234,7 @@ const sanjog_host_api kHostApi = {
     responseEmit,
     mediaSetType,
     mediaWrite,
+    hostLastInbound,
 };
 
 }  // namespace

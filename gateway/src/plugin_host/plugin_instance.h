@@ -58,6 +58,9 @@ struct HostServices {
   // Durably emits an event produced outside a webhook (normalization,
   // routing and commit); returns when committed.
   std::function<Status(const std::string& instance, std::string_view event_json)> emit;
+  // When the contact at `address` last wrote to `instance` (the conversation
+  // registry), or -1.
+  std::function<int64_t(const std::string& instance, const std::string& address)> last_inbound;
 };
 
 struct WebhookCall {

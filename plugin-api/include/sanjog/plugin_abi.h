@@ -225,6 +225,12 @@ typedef struct sanjog_host_api {
   void (*media_set_type)(sanjog_media_response* response, sanjog_str content_type,
                          sanjog_str file_name);
   int32_t (*media_write)(sanjog_media_response* response, sanjog_str bytes);
+
+  /* Since 1.1. When the contact at `address` (the `data.address` of this
+   * instance's message.received events: E.164 phone, PSID, chat id) last
+   * wrote, in Unix ms, as stored durably with that event; -1 if never.
+   * Channel plugins derive messaging windows from it. */
+  int64_t (*last_inbound_ms)(sanjog_host* host, sanjog_str address);
 } sanjog_host_api;
 
 /* ------------------------------------------------------------- Webhooks -- */

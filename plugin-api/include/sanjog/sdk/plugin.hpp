@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
 #include <exception>
@@ -286,6 +287,18 @@ class Host {
     return rc == SANJOG_OK || rc == SANJOG_NOT_FOUND
                ? Status()
                : Status(static_cast<Code>(rc), "kv_delete failed");
+  }
+
+  // When the contact at `address` last wrote to this instance (Unix ms, as
+  // committed with its message.received), or nullopt. ABI 1.1; nullopt on an
+  // older host.
+  [[nodiscard]] std::optional<int64_t> lastInboundMs(std::string_view address) const {
+    if (api_->struct_size < offsetof(sanjog_host_api, last_inbound_ms) + sizeof(void*) ||
+        api_->last_inbound_ms == nullptr) {
+      return std::nullopt;
+    }
+    const int64_t ms = api_->last_inbound_ms(host_, str(address));
+    return ms < 0 ? std::nullopt : std::optional<int64_t>(ms);
   }
 
   [[nodiscard]] const sanjog_host_api* api() const { return api_; }

@@ -13,7 +13,10 @@
 // Thread-safe for concurrent hook calls, like the real host.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -102,6 +105,11 @@ class FakeHost {
     req.remote_address = str("127.0.0.1");
     out.rc = descriptor_->hooks->handle_webhook(instance_, &req,
                                                 reinterpret_cast<sanjog_webhook_response*>(&out));
+    // Like the gateway's commit: a 2xx answer stores the batch, and each
+    // message.received records when its contact last wrote.
+    if (out.rc == SANJOG_OK && out.status >= 200 && out.status < 300) {
+      for (const auto& e : out.events) recordInbound(e);
+    }
     return out;
   }
 
@@ -159,6 +167,32 @@ class FakeHost {
                                              error.get());
     out.error = error.text;
     return out;
+  }
+
+  // Records `event` (a message.received) as the gateway would: its
+  // data.address (else contact.phone, else contact.id) last wrote at the
+  // event's time, or now.
+  void recordInbound(const nlohmann::json& e) {
+    if (!e.is_object() || e.value("type", "") != "message.received" || !e.contains("data")) return;
+    const auto& d = e["data"];
+    std::string address = d.value("address", "");
+    if (address.empty() && d.contains("contact") && d["contact"].is_object()) {
+      address = d["contact"].value("phone", "");
+      if (address.empty()) address = d["contact"].value("id", "");
+    }
+    if (address.empty()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    int64_t at = now_ms_;
+    if (e.contains("time") && e["time"].is_string()) {
+      std::tm tm{};
+      const std::string t = e["time"].get<std::string>();
+      if (const char* end = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm); end != nullptr) {
+        at = int64_t(timegm(&tm)) * 1000;
+        if (*end == '.') at += std::strtol(end + 1, nullptr, 10) % 1000;
+      }
+    }
+    auto& last = inbound_[address];
+    last = std::max(last, std::min(at, now_ms_));
   }
 
   // Scripting and inspection.
@@ -353,6 +387,12 @@ class FakeHost {
           m.body.append(view(bytes));
           return SANJOG_OK;
         },
+        [](sanjog_host* h, sanjog_str address) -> int64_t {
+          auto& s = self(h);
+          std::lock_guard<std::mutex> lock(s.mutex_);
+          auto it = s.inbound_.find(std::string(view(address)));
+          return it == s.inbound_.end() ? -1 : it->second;
+        },
     };
     return kApi;
   }
@@ -370,6 +410,7 @@ class FakeHost {
   std::vector<LogLine> logs_;
   std::vector<nlohmann::json> emitted_;
   std::map<std::string, std::pair<std::string, int64_t>> kv_;
+  std::map<std::string, int64_t> inbound_;
   std::vector<std::string> metric_names_;
   std::vector<int32_t> metric_kinds_;
   std::map<std::pair<size_t, std::vector<std::string>>, double> samples_;
