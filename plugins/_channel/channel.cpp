@@ -13,8 +13,10 @@ std::string rfc3339(int64_t unix_ms) {
       static_cast<std::time_t>(unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000);
   const int ms = static_cast<int>(unix_ms - int64_t(secs) * 1000);
   std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
+  if (gmtime_r(&secs, &tm) == nullptr || tm.tm_year > 9999 - 1900 || tm.tm_year < -1900) {
+    return "1970-01-01T00:00:00Z";  // out of range: a provider's nonsense, not a crash
+  }
+  char buf[64];
   size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   if (ms != 0) n += static_cast<size_t>(std::snprintf(buf + n, sizeof(buf) - n, ".%03d", ms));
   buf[n++] = 'Z';
@@ -25,13 +27,27 @@ std::optional<int64_t> integerField(const nlohmann::json& obj, const char* key) 
   if (!obj.is_object()) return std::nullopt;
   auto it = obj.find(key);
   if (it == obj.end()) return std::nullopt;
-  if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_number_float()) return static_cast<int64_t>(it->get<double>());
-  if (!it->is_string()) return std::nullopt;
-  const auto& s = it->get_ref<const std::string&>();
+  // Bounded to what JSON carries exactly (2^53): times in seconds or
+  // milliseconds stay far from overflow when scaled.
+  constexpr int64_t kMax = int64_t(1) << 53;
   int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  if (it->is_number_unsigned()) {
+    if (it->get<uint64_t>() > uint64_t(kMax)) return std::nullopt;
+    v = static_cast<int64_t>(it->get<uint64_t>());
+  } else if (it->is_number_integer()) {
+    v = it->get<int64_t>();
+  } else if (it->is_number_float()) {
+    const double d = it->get<double>();
+    if (!(d > -double(kMax) && d < double(kMax))) return std::nullopt;  // also NaN
+    v = static_cast<int64_t>(d);
+  } else if (it->is_string()) {
+    const auto& s = it->get_ref<const std::string&>();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (v > kMax || v < -kMax) return std::nullopt;
   return v;
 }
 

@@ -17,8 +17,9 @@ namespace sanjog::plugins::channel {
 // "2026-01-01T00:00:00Z", with ".mmm" when the milliseconds are not zero.
 std::string rfc3339(int64_t unix_ms);
 
-// A Unix time given as a number or a decimal string ("1700000000"), in the
-// unit the provider uses; nullopt when absent or malformed.
+// An integer given as a number or a decimal string ("1700000000"), such as
+// a Unix time in the provider's unit; nullopt when absent, malformed or
+// beyond ±2^53 (so scaling seconds to milliseconds cannot overflow).
 std::optional<int64_t> integerField(const nlohmann::json& obj, const char* key);
 
 // E.164 ("+8801711000001") from what a provider or a person wrote: with or

@@ -1,5 +1,7 @@
 #include "telegram.hpp"
 
+#include <charconv>
+
 #include "sanjog/sdk/crypto.hpp"
 #include "sanjog/sdk/duration.hpp"
 
@@ -81,6 +83,7 @@ const json& member(const json& obj, const char* key) {
 }
 
 std::string idText(const json& v) {
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_string()) return v.get<std::string>();
   return {};
@@ -307,17 +310,20 @@ sdk::Result<Call> buildCall(const json& data, const Settings& settings) {
   Call call;
   json& p = call.params;
   // Numeric chat ids go as numbers (as Telegram documents them); @channel names as text.
-  int64_t numeric = 0;
-  if (to.find_first_not_of("-0123456789") == std::string::npos && to.size() < 20) {
-    numeric = std::stoll(to);
-    p["chat_id"] = numeric;
+  auto integer = [](const std::string& text) -> std::optional<int64_t> {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return v;
+  };
+  if (auto numeric = integer(to)) {
+    p["chat_id"] = *numeric;
   } else {
     p["chat_id"] = to;
   }
   if (auto reply = str(m, "reply_to"); !reply.empty()) {
-    const std::string id = reply.substr(reply.rfind(':') + 1);
-    if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos) {
-      p["reply_parameters"] = {{"message_id", std::stoll(id)}};
+    if (auto id = integer(reply.substr(reply.rfind(':') + 1)); id && *id > 0) {
+      p["reply_parameters"] = {{"message_id", *id}};
     }
   }
   std::string parse_mode = settings.parse_mode;

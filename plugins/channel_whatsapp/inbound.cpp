@@ -119,9 +119,7 @@ std::string mapMessage(const json& m, json& msg, const std::string& region) {
   }
   msg["raw_type"] = type.empty() ? "unknown" : type;
   if (const json& errors = member(m, "errors"); errors.is_array() && !errors.empty()) {
-    msg["error"] = {{"code", std::to_string(member(errors[0], "code").is_number()
-                                                ? member(errors[0], "code").get<int64_t>()
-                                                : 0)},
+    msg["error"] = {{"code", std::to_string(channel::integerField(errors[0], "code").value_or(0))},
                     {"reason", str(errors[0], "title")}};
   }
   return "unsupported";

@@ -576,6 +576,17 @@ TEST_F(WhatsAppTest, MediaIsResolvedAndDownloadedWithTheToken) {
   EXPECT_EQ(host_.fetchMedia("../etc").rc, SANJOG_NOT_FOUND);
 }
 
+TEST(ChannelHelpers, IntegersAndTimesFromProvidersAreBounded) {
+  // Found by fuzz_messenger_webhook: a huge float timestamp was cast to int64 (UB).
+  EXPECT_FALSE(channel::integerField(json::parse(R"({"t":1e300})"), "t"));
+  EXPECT_FALSE(channel::integerField(json::parse(R"({"t":18446744073709551615})"), "t"));
+  EXPECT_FALSE(channel::integerField(json::parse(R"({"t":"99999999999999999999"})"), "t"));
+  EXPECT_EQ(channel::integerField(json::parse(R"({"t":"1697043223"})"), "t"), 1697043223);
+  EXPECT_EQ(channel::integerField(json::parse(R"({"t":1742013737204.0})"), "t"), 1742013737204);
+  EXPECT_EQ(channel::rfc3339(int64_t(1) << 53), "1970-01-01T00:00:00Z");  // year > 9999
+  EXPECT_EQ(channel::rfc3339(1742013737204), "2025-03-15T04:42:17.204Z");
+}
+
 TEST(WhatsAppConfig, RefusesBadValues) {
   EXPECT_FALSE(parseSettings(config({{"api_base", "ftp://x"}})));
   EXPECT_FALSE(parseSettings(config({{"service_window", "a day"}})));
