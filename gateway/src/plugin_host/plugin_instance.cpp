@@ -31,8 +31,8 @@ std::string toString(sanjog_str s) { return s.data ? std::string(s.data, s.size)
 sanjog_str view(const std::string& s) { return {s.data(), s.size()}; }
 
 const std::set<std::string>& allowedLabelKeys() {
-  static const std::set<std::string> kKeys{"plugin", "kind",   "type",    "target", "route",
-                                           "result", "reason", "channel", "version"};
+  static const std::set<std::string> kKeys{"plugin", "kind",   "type",    "target",  "route",
+                                           "result", "reason", "channel", "version", "encoding"};
   return kKeys;
 }
 

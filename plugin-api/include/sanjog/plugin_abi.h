@@ -171,8 +171,8 @@ typedef struct sanjog_host_api {
 
   /* Registers a metric family once (usually in create). `name` must start
    * with "sanjog_"; label keys must come from the fixed set (instance,
-   * plugin, kind, type, target, route, result, reason, channel); the host
-   * adds the `instance` label itself. `buckets` are for histograms only
+   * plugin, kind, type, target, route, result, reason, channel, version,
+   * encoding); the host adds the `instance` label itself. `buckets` are for histograms only
    * (seconds) and may be NULL for the default buckets. Registering the same
    * name twice returns the same id. */
   int32_t (*metric_register)(sanjog_host* host, int32_t kind, sanjog_str name, sanjog_str help,

@@ -1,4 +1,4 @@
-// Every event the channel plugins produce from the provider fixtures is a
+// Every event the provider plugins produce from the provider fixtures is a
 // valid CloudEvent of its documented type (config/events/*.schema.json), so
 // routes, the CRM and the docs can rely on the schemas.
 #include <gtest/gtest.h>
@@ -14,8 +14,10 @@
 
 #include "common/cloud_event.h"
 #include "messaging.hpp"
+#include "shopify.hpp"
 #include "support/fixtures.h"
 #include "telegram.hpp"
+#include "twilio.hpp"
 #include "whatsapp.hpp"
 
 namespace sanjog {
@@ -113,6 +115,34 @@ TEST(ChannelEvents, TelegramFixturesValidate) {
     auto parsed = plugins::channel_telegram::parseUpdate(testing::readFixture(f), {});
     ASSERT_TRUE(parsed);
     expectValid(parsed->events, "tg");
+  }
+}
+
+TEST(ChannelEvents, ShopifyFixturesValidate) {
+  for (const auto& [file, type] :
+       {std::pair{"shopify/orders_create.json", "order.created"},
+        std::pair{"shopify/orders_paid_no_customer.json", "order.paid"},
+        std::pair{"shopify/orders_fulfilled.json", "order.fulfilled"},
+        std::pair{"shopify/orders_create.json", "order.cancelled"},
+        std::pair{"shopify/checkouts_create.json", "checkout.updated"}}) {
+    SCOPED_TRACE(file);
+    auto data = plugins::ecom_shopify::mapResource(type, testing::fixtureJson(file), {}, "shop");
+    ASSERT_TRUE(data);
+    expectValid({nlohmann::json{{"type", type}, {"providerid", "shopify:1"}, {"data", *data}}},
+                "shop");
+  }
+}
+
+TEST(ChannelEvents, TwilioFixturesValidate) {
+  plugins::sms_twilio::Settings s;
+  for (const char* f :
+       {"twilio/inbound_sms.txt", "twilio/inbound_mms.txt", "twilio/status_callback_delivered.txt",
+        "twilio/status_callback_read.txt", "twilio/status_callback_failed_21610.txt"}) {
+    SCOPED_TRACE(f);
+    auto events =
+        plugins::sms_twilio::mapRequest(plugins::sms_twilio::parseForm(testing::readFixture(f)), s);
+    ASSERT_TRUE(events);
+    expectValid(*events, "sms");
   }
 }
 
