@@ -19,6 +19,7 @@
 #include "telegram.hpp"
 #include "twilio.hpp"
 #include "whatsapp.hpp"
+#include "woocommerce.hpp"
 
 namespace sanjog {
 namespace {
@@ -143,6 +144,17 @@ TEST(ChannelEvents, TwilioFixturesValidate) {
         plugins::sms_twilio::mapRequest(plugins::sms_twilio::parseForm(testing::readFixture(f)), s);
     ASSERT_TRUE(events);
     expectValid(*events, "sms");
+  }
+}
+
+TEST(ChannelEvents, WooCommerceOrdersValidate) {
+  auto order = testing::fixtureJson("woocommerce/order_created.json");
+  for (const char* status : {"pending", "processing", "completed", "refunded"}) {
+    SCOPED_TRACE(status);
+    order["status"] = status;
+    auto events = plugins::ecom_woocommerce::mapOrder(order, "order.created", {}, "https://shop/");
+    ASSERT_TRUE(events);
+    expectValid(*events, "woo");
   }
 }
 
