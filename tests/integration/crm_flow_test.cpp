@@ -45,7 +45,16 @@ class CrmFlowTest : public ::testing::Test {
                        {"config", {{"client_secret", kShopifySecret}}}}};
     c["routes"] = {{{"id", "wa-to-chatwoot"},
                     {"from", {{"instance", "wa"}, {"types", {"message.received"}}}},
-                    {"to", {{{"instance", "cw"}}}}}};
+                    {"to", {{{"instance", "cw"}}}}},
+                   {{"id", "orders-to-whatsapp"},
+                    {"from", {{"instance", "shop"}, {"types", {"order.created"}}}},
+                    {"to",
+                     {{{"instance", "wa"},
+                       {"message",
+                        {{"template",
+                          {{"name", "order_confirmed"},
+                           {"language", "bn"},
+                           {"parameters", {"{{data.customer.name}}", "{{data.number}}"}}}}}}}}}}};
     daemon_.writeConfig(c);
     ASSERT_TRUE(daemon_.start());
   }
@@ -106,6 +115,8 @@ TEST_F(CrmFlowTest, ShopifyOrderIsStoredOnceAndAForgeryStoresNothing) {
   auto order = fixtureJson("shopify/orders_create.json");
   order["shipping_address"] = {{"name", "রহিমা খাতুন"}, {"phone", "01711-000001"}, {"city", "ঢাকা"}};
   order["customer"]["phone"] = nullptr;
+  order["customer"]["first_name"] = "রহিমা";
+  order["customer"]["last_name"] = "খাতুন";
   const std::string body = order.dump();
   auto sign = [](const std::string& secret, const std::string& b) {
     return sdk::crypto::base64Encode(sdk::crypto::hmacSha256(secret, b));
@@ -122,6 +133,15 @@ TEST_F(CrmFlowTest, ShopifyOrderIsStoredOnceAndAForgeryStoresNothing) {
   EXPECT_EQ(daemon_.metric("sanjog_events_published_total",
                            {{"instance", "shop"}, {"type", "order.created"}}),
             1);
+  // The route turns the order into a WhatsApp template to the customer's local number, in E.164.
+  ASSERT_TRUE(graph_.waitForRequests(1, kWait));
+  const auto sent = nlohmann::json::parse(graph_.requests()[0].body);
+  EXPECT_EQ(sent["to"], "8801711000001");
+  EXPECT_EQ(sent["type"], "template");
+  EXPECT_EQ(sent["template"]["name"], "order_confirmed");
+  EXPECT_EQ(sent["template"]["components"][0]["parameters"][0]["text"], "রহিমা খাতুন");
+  EXPECT_EQ(sent["template"]["components"][0]["parameters"][1]["text"], order["name"]);
+  EXPECT_FALSE(graph_.waitForRequests(2, std::chrono::milliseconds(300))) << "sent once";
   EXPECT_EQ(daemon_.metric("sanjog_events_deduplicated_total", {{"instance", "shop"}}), 1);
   EXPECT_EQ(daemon_.metric("sanjog_webhook_requests_total",
                            {{"instance", "shop"}, {"result", "unauthenticated"}}),

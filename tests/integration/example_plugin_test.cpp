@@ -45,6 +45,31 @@ TEST(ExamplePlugin, BuiltOutOfTreeLoadsAndRuns) {
 namespace sanjog::testing {
 namespace {
 
+// Every config in config/examples/ passes --check-config with the real plugins.
+TEST(ExampleConfigs, PassCheckConfig) {
+  for (const char* name :
+       {"SANJOG_ADMIN_TOKEN", "SHOPIFY_CLIENT_SECRET", "WHATSAPP_TOKEN", "META_APP_SECRET",
+        "WHATSAPP_VERIFY_TOKEN", "TWILIO_AUTH_TOKEN", "META_VERIFY_TOKEN", "META_PAGE_TOKEN",
+        "CHATWOOT_TOKEN", "CHATWOOT_WEBHOOK_SECRET"}) {
+    setenv(name, "dummy-secret-value-0123456789abcdef", 1);
+  }
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(
+           std::filesystem::path(SANJOG_SOURCE_DIR) / "config" / "examples")) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().string());
+    Daemon d;
+    std::string out;
+    EXPECT_EQ(d.runOnce({"--check-config", "--config", entry.path().string(), "--plugin-dir",
+                         SANJOG_PLUGIN_BUILD_DIR},
+                        out),
+              0)
+        << out;
+    ++checked;
+  }
+  EXPECT_GE(checked, 2);
+}
+
 // Every first-party plugin README carries the config table that
 // `sanjogd --describe-plugin NAME --markdown` prints, between markers.
 TEST(PluginDocs, ReadmeConfigTablesMatchDescribePlugin) {

@@ -292,6 +292,39 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
     if (rt.router) {
       for (auto& t : rt.router->route(instance, event)) {
         metrics_.routed.Add({{"route", t.route_id}, {"result", "matched"}}).Increment();
+        if (t.message) {
+          // A message built from the event (an order update, a reminder): the
+          // target gets a message.send, as if one had been posted.
+          std::string to = t.recipient;
+          for (const char* path : {"/customer/phone", "/contact/phone", "/address"}) {
+            if (!to.empty()) break;
+            const auto ptr = nlohmann::json::json_pointer(path);
+            if (data.contains(ptr) && data[ptr].is_string()) to = data[ptr].get<std::string>();
+          }
+          if (to.empty()) {
+            metrics_.routed.Add({{"route", t.route_id}, {"result", "no_recipient"}}).Increment();
+            log::warn(kLog, "route builds a message but the event has no recipient",
+                      {{"event_id", id}, {"route", t.route_id}});
+            continue;
+          }
+          const std::string conv = conversationId(t.instance, to);
+          nlohmann::json send_data = {{"instance", t.instance},
+                                      {"to", to},
+                                      {"conversation_id", conv},
+                                      {"message", *t.message},
+                                      {"cause", {{"event_id", id}, {"type", rec.type}}}};
+          if (!t.fallback.empty()) send_data["fallback"] = t.fallback;
+          nlohmann::json send = {{"specversion", "1.0"},
+                                 {"id", id},
+                                 {"source", "/instances/" + instance},
+                                 {"type", "message.send"},
+                                 {"time", event.value("time", "")},
+                                 {"subject", conv},
+                                 {"data", send_data}};
+          item.deliveries.push_back(
+              bus::DeliveryPlan{t.route_id, t.instance, t.action, "", conv, send.dump()});
+          continue;
+        }
         item.deliveries.push_back(
             bus::DeliveryPlan{t.route_id, t.instance, t.action, t.rendered, order_key, ""});
       }

@@ -82,6 +82,11 @@ struct RouteTarget {
   std::string instance;
   std::string action;                        // empty: the target plugin's default action
   std::optional<std::string> template_text;  // mustache, rendered against the event
+  // A message to send through the target channel, built from the event:
+  // every string inside is a mustache template (see docs/configuration.md).
+  std::optional<nlohmann::json> message;
+  std::string recipient;              // mustache; default: the event's customer/contact phone
+  std::vector<std::string> fallback;  // instances for message.send's fallback
 };
 
 struct RouteConfig {

@@ -377,6 +377,16 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
         target.instance = to["instance"];
         target.action = to.value("action", "");
         if (to.contains("template")) target.template_text = to["template"].get<std::string>();
+        if (to.contains("message")) target.message = to["message"];
+        target.recipient = to.value("recipient", "");
+        target.fallback = to.value("fallback", std::vector<std::string>{});
+        for (size_t f = 0; f < target.fallback.size(); ++f) {
+          if (!c.findInstance(target.fallback[f])) {
+            errors.push_back(
+                {"", pointer + "/to/" + std::to_string(t) + "/fallback/" + std::to_string(f),
+                 "no instance named " + target.fallback[f]});
+          }
+        }
         if (!c.findInstance(target.instance)) {
           errors.push_back({"", pointer + "/to/" + std::to_string(t) + "/instance",
                             "no instance named " + target.instance});

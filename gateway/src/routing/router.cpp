@@ -1,6 +1,7 @@
 #include "routing/router.h"
 
 #include <algorithm>
+#include <functional>
 
 namespace sanjog::routing {
 
@@ -40,6 +41,37 @@ std::variant<Router, std::vector<config::ConfigError>> Router::build(
           ct.templ = *tmpl;
         }
       }
+      if (target.message) {
+        ct.message = *target.message;
+        ct.fallback = target.fallback;
+        const std::string base = pointer + "/to/" + std::to_string(t) + "/message";
+        // Every string leaf is a template.
+        std::function<void(const nlohmann::json&, const nlohmann::json::json_pointer&)> walk =
+            [&](const nlohmann::json& node, const nlohmann::json::json_pointer& at) {
+              if (node.is_string()) {
+                auto tmpl = Template::compile(node.get<std::string>());
+                if (!tmpl) {
+                  errors.push_back({"", base + at.to_string(), tmpl.status().message()});
+                } else {
+                  ct.message_templates.emplace_back(at, *tmpl);
+                }
+              } else if (node.is_object()) {
+                for (const auto& [k, v] : node.items()) walk(v, at / k);
+              } else if (node.is_array()) {
+                for (size_t i = 0; i < node.size(); ++i) walk(node[i], at / i);
+              }
+            };
+        walk(*target.message, nlohmann::json::json_pointer());
+        if (!target.recipient.empty()) {
+          auto tmpl = Template::compile(target.recipient);
+          if (!tmpl) {
+            errors.push_back(
+                {"", pointer + "/to/" + std::to_string(t) + "/recipient", tmpl.status().message()});
+          } else {
+            ct.recipient = *tmpl;
+          }
+        }
+      }
       cr.to.push_back(std::move(ct));
     }
     router.routes_.push_back(std::move(cr));
@@ -60,7 +92,17 @@ std::vector<RoutedTarget> Router::route(const std::string& source_instance,
     if (!r.when.matches(event)) continue;
     for (const auto& t : r.to) {
       if (t.instance == source_instance) continue;  // no loops back to the sender
-      out.push_back({r.id, t.instance, t.action, t.templ ? t.templ->render(event) : std::string()});
+      RoutedTarget rt{
+          r.id,         t.instance, t.action, t.templ ? t.templ->render(event) : std::string(),
+          std::nullopt, "",         {}};
+      if (t.message) {
+        nlohmann::json m = *t.message;
+        for (const auto& [at, tmpl] : t.message_templates) m[at] = tmpl.render(event);
+        rt.message = std::move(m);
+        rt.recipient = t.recipient ? t.recipient->render(event) : std::string();
+        rt.fallback = t.fallback;
+      }
+      out.push_back(std::move(rt));
     }
   }
   return out;

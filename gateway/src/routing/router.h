@@ -21,6 +21,10 @@ struct RoutedTarget {
   std::string instance;
   std::string action;    // resolved: the route's, or the target's default
   std::string rendered;  // the template's output, "" without a template
+  // With a message target: the rendered message, recipient and fallback.
+  std::optional<nlohmann::json> message;
+  std::string recipient;
+  std::vector<std::string> fallback;
 };
 
 class Router {
@@ -46,6 +50,12 @@ class Router {
       std::string instance;
       std::string action;
       std::optional<Template> templ;
+      // A message target: the object, and a template per string inside it
+      // (by JSON pointer).
+      std::optional<nlohmann::json> message;
+      std::vector<std::pair<nlohmann::json::json_pointer, Template>> message_templates;
+      std::optional<Template> recipient;
+      std::vector<std::string> fallback;
     };
     std::vector<Target> to;
   };

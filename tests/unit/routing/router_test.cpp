@@ -17,17 +17,27 @@ config::RouteConfig route(const std::string& id, const std::string& from,
   return r;
 }
 
+config::RouteTarget target(const std::string& instance, const std::string& action,
+                           std::optional<std::string> templ) {
+  config::RouteTarget t;
+  t.instance = instance;
+  t.action = action;
+  t.template_text = std::move(templ);
+  return t;
+}
+
 Router::DefaultAction defaults() {
   return [](const std::string& instance) { return instance == "wa" ? "send" : "deliver"; };
 }
 
 TEST(Router, ResolvesSourcesTypesFiltersAndActions) {
-  auto built = Router::build({route("all-to-crm", "*", {}, {{"crm", "", std::nullopt}}),
-                              route("wa-orders", "wa", {"message.received"},
-                                    {{"crm", "note", std::string("অর্ডার: {{data.message.text}}")},
-                                     {"wa", "", std::nullopt}},
-                                    {{"data.message.text", {{"$regex", "order|অর্ডার"}}}})},
-                             defaults());
+  auto built =
+      Router::build({route("all-to-crm", "*", {}, {target("crm", "", std::nullopt)}),
+                     route("wa-orders", "wa", {"message.received"},
+                           {target("crm", "note", std::string("অর্ডার: {{data.message.text}}")),
+                            target("wa", "", std::nullopt)},
+                           {{"data.message.text", {{"$regex", "order|অর্ডার"}}}})},
+                    defaults());
   ASSERT_TRUE(std::holds_alternative<Router>(built));
   const auto& router = std::get<Router>(built);
   const nlohmann::json order = {{"type", "message.received"},
@@ -49,15 +59,47 @@ TEST(Router, ResolvesSourcesTypesFiltersAndActions) {
 }
 
 TEST(Router, BuildErrorsNamePointers) {
-  auto built = Router::build(
-      {route("ok", "a", {}, {{"b", "", std::nullopt}}),
-       route("bad", "a", {}, {{"b", "", std::string("{{#x}}")}}, {{"data.x", {{"$regex", "("}}}})},
-      defaults());
+  auto built = Router::build({route("ok", "a", {}, {target("b", "", std::nullopt)}),
+                              route("bad", "a", {}, {target("b", "", std::string("{{#x}}"))},
+                                    {{"data.x", {{"$regex", "("}}}})},
+                             defaults());
   ASSERT_TRUE(std::holds_alternative<std::vector<config::ConfigError>>(built));
   const auto& errors = std::get<std::vector<config::ConfigError>>(built);
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[0].pointer, "/routes/1/when");
   EXPECT_EQ(errors[1].pointer, "/routes/1/to/0/template");
+}
+
+TEST(Router, MessageTargetsRenderEveryStringOfTheMessage) {
+  config::RouteTarget t = target("wa", "", std::nullopt);
+  t.message =
+      nlohmann::json{{"template",
+                      {{"name", "order_confirmed"},
+                       {"language", "bn"},
+                       {"parameters", {"{{data.customer.name}}", "{{data.number}}", "fixed"}}}}};
+  t.recipient = "{{data.customer.phone}}";
+  t.fallback = {"sms"};
+  auto built = Router::build({route("orders", "shop", {"order.created"}, {t})}, defaults());
+  ASSERT_TRUE(std::holds_alternative<Router>(built));
+  const auto event = nlohmann::json{
+      {"type", "order.created"},
+      {"data",
+       {{"number", "#1042"}, {"customer", {{"name", "রহিমা"}, {"phone", "+8801711000001"}}}}}};
+  auto out = std::get<Router>(built).route("shop", event);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].message);
+  EXPECT_EQ((*out[0].message)["template"]["parameters"],
+            nlohmann::json({"রহিমা", "#1042", "fixed"}));
+  EXPECT_EQ(out[0].recipient, "+8801711000001");
+  EXPECT_EQ(out[0].fallback, std::vector<std::string>{"sms"});
+  EXPECT_EQ(out[0].action, "send");
+
+  config::RouteTarget bad = target("wa", "", std::nullopt);
+  bad.message = nlohmann::json{{"text", "{{#open}}"}};
+  auto errors = Router::build({route("bad", "shop", {}, {bad})}, defaults());
+  ASSERT_TRUE(std::holds_alternative<std::vector<config::ConfigError>>(errors));
+  EXPECT_EQ(std::get<std::vector<config::ConfigError>>(errors)[0].pointer,
+            "/routes/0/to/0/message/text");
 }
 
 }  // namespace
