@@ -50,7 +50,7 @@ TEST(ExampleConfigs, PassCheckConfig) {
   for (const char* name :
        {"SANJOG_ADMIN_TOKEN", "SHOPIFY_CLIENT_SECRET", "WHATSAPP_TOKEN", "META_APP_SECRET",
         "WHATSAPP_VERIFY_TOKEN", "TWILIO_AUTH_TOKEN", "META_VERIFY_TOKEN", "META_PAGE_TOKEN",
-        "CHATWOOT_TOKEN", "CHATWOOT_WEBHOOK_SECRET"}) {
+        "CHATWOOT_TOKEN", "CHATWOOT_WEBHOOK_SECRET", "HUBSPOT_TOKEN", "HUBSPOT_CLIENT_SECRET"}) {
     setenv(name, "dummy-secret-value-0123456789abcdef", 1);
   }
   int checked = 0;
@@ -67,7 +67,7 @@ TEST(ExampleConfigs, PassCheckConfig) {
         << out;
     ++checked;
   }
-  EXPECT_GE(checked, 2);
+  EXPECT_GE(checked, 3);
 }
 
 // Every first-party plugin README carries the config table that

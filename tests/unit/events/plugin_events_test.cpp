@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "common/cloud_event.h"
+#include "hubspot.hpp"
 #include "messaging.hpp"
 #include "shopify.hpp"
 #include "support/fixtures.h"
@@ -156,6 +157,16 @@ TEST(ChannelEvents, WooCommerceOrdersValidate) {
     ASSERT_TRUE(events);
     expectValid(*events, "woo");
   }
+}
+
+TEST(ChannelEvents, HubSpotContactChangesValidate) {
+  auto batch = nlohmann::json::parse(testing::readFixture("hubspot/webhook_events.json"));
+  batch.push_back({{"eventId", 2},
+                   {"subscriptionType", "contact.propertyChange"},
+                   {"objectId", 123},
+                   {"propertyName", "phone"},
+                   {"propertyValue", "+8801711000001"}});
+  expectValid(plugins::crm_hubspot::mapWebhookEvents(batch), "hubspot");
 }
 
 }  // namespace
