@@ -184,5 +184,104 @@ TEST_F(ChannelsFlowTest, ARevokedTokenTurnsTheInstanceDegradedInReadyz) {
             1);
 }
 
+// SMS through Twilio: a signed inbound SMS is routed, the reply goes out as a
+// Messages API form with a status callback, and the delivered callback links
+// back to the message.
+TEST(TwilioFlow, SmsInReplyOutStatusCallbackLinksBack) {
+  FakeHttpServer twilio;
+  FakeHttpServer crm;
+  twilio.setDefault(
+      {201,
+       R"({"sid":"SM0123456789abcdef0123456789abcdef","status":"queued","num_segments":"1"})"});
+  // The shipped vector: inbound_sms.txt signed for this URL with this token.
+  const nlohmann::json vector = fixtureJson("twilio/signature_examples.json")["cases"][7];
+  const std::string token = vector["auth_token"];
+  const std::string public_url = vector["signed_url"];
+  Daemon daemon;
+  auto c = daemon.baseConfig();
+  c["instances"] = {
+      {{"id", "sms"},
+       {"plugin", "sms_twilio"},
+       {"config",
+        {{"api_base", "http://127.0.0.1:" + std::to_string(twilio.port())},
+         {"account_sid", "ACbe0a5e11e4c6be006090910c972360c9"},
+         {"auth_token", token},
+         {"from", "+14155550123"},
+         {"public_url", public_url}}}},
+      {{"id", "crm"},
+       {"plugin", "crm_webhook"},
+       {"config", {{"secret", "whsec_dGVzdC1zZWNyZXQtb2YtaW5zdGFuY2UtYg=="}, {"url", crm.url()}}}}};
+  c["routes"] = {{{"id", "sms-to-crm"},
+                  {"from", {{"instance", "sms"}, {"types", {"message.received"}}}},
+                  {"to", {{{"instance", "crm"}}}}}};
+  daemon.writeConfig(c);
+  ASSERT_TRUE(daemon.start());
+  const auto api = std::vector<std::pair<std::string, std::string>>{
+      {"Authorization", std::string("Bearer ") + kApiKey}};
+
+  EXPECT_EQ(daemon
+                .publicRequest("POST", "/webhooks/sms", vector["raw_form_body"].get<std::string>(),
+                               {{"X-Twilio-Signature", "forged"}})
+                .status,
+            401);
+  auto in =
+      daemon.publicRequest("POST", "/webhooks/sms", vector["raw_form_body"].get<std::string>(),
+                           {{"X-Twilio-Signature", vector["signature"].get<std::string>()},
+                            {"Content-Type", "application/x-www-form-urlencoded"}});
+  ASSERT_EQ(in.status, 200) << in.body;
+  ASSERT_TRUE(crm.waitForRequests(1, std::chrono::seconds(10)));
+  const auto received = nlohmann::json::parse(crm.requests()[0].body);
+  EXPECT_EQ(received["data"]["message"]["text"], "আমার অর্ডার কবে পৌঁছাবে?");
+
+  auto sent =
+      daemon.publicRequest("POST", "/api/v1/messages",
+                           nlohmann::json({{"conversation_id", received["data"]["conversation_id"]},
+                                           {"message", {{"text", "কাল পৌঁছাবে, ধন্যবাদ!"}}}})
+                               .dump(),
+                           api);
+  ASSERT_EQ(sent.status, 202) << sent.body;
+  const std::string id = sent.json()["id"];
+  ASSERT_TRUE(twilio.waitForRequests(1, std::chrono::seconds(10)));
+  const auto req = twilio.requests()[0];
+  EXPECT_EQ(req.uri, "/2010-04-01/Accounts/ACbe0a5e11e4c6be006090910c972360c9/Messages.json");
+  EXPECT_NE(req.body.find("To=%2B8801711000001"), std::string::npos) << req.body;
+  EXPECT_NE(req.body.find(
+                "StatusCallback=" +
+                std::string("https%3A%2F%2Fgateway.example.com%2Fwebhooks%2Ftwilio-sms%2Fstatus")),
+            std::string::npos)
+      << req.body;
+
+  // Twilio's delivered callback, signed for public_url + "/status".
+  ASSERT_TRUE(daemon.waitFor([&] {
+    auto m = daemon.publicRequest("GET", "/api/v1/messages/" + id, "", api);
+    return m.status == 200 && m.json()["status"] == "sent";
+  }));
+  const std::map<std::string, std::string> params = {
+      {"AccountSid", "ACbe0a5e11e4c6be006090910c972360c9"},
+      {"From", "+14155550123"},
+      {"MessageSid", "SM0123456789abcdef0123456789abcdef"},
+      {"MessageStatus", "delivered"},
+      {"To", "+8801711000001"}};
+  std::string signed_data = public_url + "/status", body;
+  for (const auto& [k, v] : params) {
+    signed_data += k + v;
+    body += (body.empty() ? "" : "&") + k + "=" + (v.front() == '+' ? "%2B" + v.substr(1) : v);
+  }
+  const std::string signature =
+      sdk::crypto::base64Encode(sdk::crypto::hmacSha1(token, signed_data));
+  ASSERT_EQ(
+      daemon
+          .publicRequest("POST", "/webhooks/sms/status", body, {{"X-Twilio-Signature", signature}})
+          .status,
+      200);
+  EXPECT_TRUE(daemon.waitFor([&] {
+    auto m = daemon.publicRequest("GET", "/api/v1/messages/" + id, "", api);
+    return m.status == 200 && m.json()["status"] == "delivered";
+  }));
+  EXPECT_EQ(daemon.metric("sanjog_sms_segments_total", {{"instance", "sms"}, {"encoding", "ucs2"}}),
+            1);
+  EXPECT_EQ(daemon.stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace sanjog::testing
