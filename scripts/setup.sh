@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libsqlite3-dev libvalijson-dev libkainjow-mustache-dev
   libre2-dev libicu-dev libphonenumber-dev libhowardhinnant-date-dev
   prometheus clang libclang-rt-14-dev clang-format clang-tidy wrk nginx-light
+  kannel kannel-extras
 )
 
 missing=()
