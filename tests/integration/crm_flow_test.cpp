@@ -148,5 +148,50 @@ TEST_F(CrmFlowTest, ShopifyOrderIsStoredOnceAndAForgeryStoresNothing) {
             1);
 }
 
+// WooCommerce order in, its customer upserted in HubSpot through a route;
+// WhatsApp-less, so it also shows upsert_contact serving order events.
+TEST(StoreToHubSpot, WooCommerceOrderCustomerIsUpsertedInHubSpot) {
+  FakeHttpServer hubspot;
+  hubspot.script({{200, R"({"total":0,"results":[]})"}, {201, R"({"id":"601"})"}});
+  Daemon daemon;
+  constexpr const char* kWooSecret = "wc_secret_example";
+  auto c = daemon.baseConfig();
+  c["instances"] = {
+      {{"id", "woo"}, {"plugin", "ecom_woocommerce"}, {"config", {{"secret", kWooSecret}}}},
+      {{"id", "hs"},
+       {"plugin", "crm_hubspot"},
+       {"config",
+        {{"api_base", "http://127.0.0.1:" + std::to_string(hubspot.port())},
+         {"access_token", "pat-na1-integration"}}}}};
+  c["routes"] = {{{"id", "customers-to-hubspot"},
+                  {"from", {{"instance", "woo"}, {"types", {"order.created"}}}},
+                  {"to", {{{"instance", "hs"}, {"action", "upsert_contact"}}}}}};
+  daemon.writeConfig(c);
+  ASSERT_TRUE(daemon.start());
+  EXPECT_EQ(daemon.publicRequest("POST", "/webhooks/woo", "webhook_id=12").status,
+            200);  // the ping
+  auto order = fixtureJson("woocommerce/order_created.json");
+  order["status"] = "pending";
+  order["billing"]["country"] = "BD";
+  order["billing"]["phone"] = "০১৭১১-০০০০০১";  // Bengali digits
+  const std::string body = order.dump();
+  const std::string sig = sdk::crypto::base64Encode(sdk::crypto::hmacSha256(kWooSecret, body));
+  ASSERT_EQ(
+      daemon
+          .publicRequest("POST", "/webhooks/woo", body,
+                         {{"X-WC-Webhook-Topic", "order.created"}, {"X-WC-Webhook-Signature", sig}})
+          .status,
+      200);
+  ASSERT_TRUE(hubspot.waitForRequests(2, std::chrono::seconds(10)));
+  const auto reqs = hubspot.requests();
+  EXPECT_EQ(reqs[0].uri, "/crm/v3/objects/contacts/search");
+  EXPECT_EQ(reqs[1].uri, "/crm/v3/objects/contacts");
+  const auto created = nlohmann::json::parse(reqs[1].body);
+  EXPECT_EQ(created["properties"]["phone"], "+8801711000001");
+  EXPECT_EQ(created["properties"]["email"], "john.doe@example.com");
+  EXPECT_EQ(reqs[1].header("authorization"), "Bearer pat-na1-integration");
+  EXPECT_EQ(daemon.stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace sanjog::testing
