@@ -204,6 +204,10 @@ config::LoadResult SanjogApp::loadConfig() {
   if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&router)) {
     extra.insert(extra.end(), errors->begin(), errors->end());
   }
+  auto engine = automation::Engine::build(cfg, nullptr);
+  if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&engine)) {
+    extra.insert(extra.end(), errors->begin(), errors->end());
+  }
   if (!extra.empty()) return extra;
   return result;
 }
@@ -385,6 +389,7 @@ int SanjogApp::serve(config::Config cfg) {
     return EXIT_IOERR;
   }
   bus_->start([this](const bus::Delivery& d) { return gateway_->deliver(d); }, workers);
+  gateway_->startTimers();
   writePortsFile(public_listener->port(), admin_listener->port());
   std::thread signals([this] { signalLoop(); });
   log::info(kLog, "sanjogd ready",
@@ -398,7 +403,8 @@ int SanjogApp::serve(config::Config cfg) {
   log::info(kLog, "SIGTERM: draining");
   stopping_ = true;
   signals.join();
-  public_listener->stop();               // no new webhooks; requests in flight finish (and commit)
+  public_listener->stop();  // no new webhooks; requests in flight finish (and commit)
+  gateway_->stopTimers();
   bus_->stop(std::chrono::seconds(10));  // attempts in flight finish; the rest stays stored
   admin_listener->stop();
   gateway_.reset();  // destroys the plugin instances

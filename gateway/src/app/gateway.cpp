@@ -154,6 +154,8 @@ Gateway::Gateway(metrics::Metrics& metrics, bus::Bus& bus,
                  std::shared_ptr<plugin_host::HostServices> services)
     : metrics_(metrics), bus_(bus), plugins_(plugins), services_(std::move(services)) {}
 
+Gateway::~Gateway() { stopTimers(); }
+
 std::variant<std::shared_ptr<Runtime>, std::vector<std::string>> Gateway::build(
     config::Config config) {
   auto rt = std::make_shared<Runtime>();
@@ -184,6 +186,12 @@ std::variant<std::shared_ptr<Runtime>, std::vector<std::string>> Gateway::build(
   } else {
     rt->router = std::make_shared<routing::Router>(std::move(std::get<routing::Router>(router)));
   }
+  auto engine = automation::Engine::build(config, &metrics_);
+  if (auto* errs = std::get_if<std::vector<config::ConfigError>>(&engine)) {
+    for (const auto& e : *errs) errors.push_back(e.toString());
+  } else {
+    rt->automations = std::get<std::shared_ptr<const automation::Engine>>(std::move(engine));
+  }
   if (!errors.empty()) return errors;
   rt->config = std::move(config);
   return rt;
@@ -209,17 +217,24 @@ std::shared_ptr<Runtime> Gateway::runtime() const {
   return runtime_;
 }
 
+int64_t Gateway::now() const { return services_->now_ms ? services_->now_ms() : nowUnixMs(); }
+
 Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
                                                       const std::string& instance,
-                                                      const std::vector<std::string>& raw_events) {
+                                                      const std::vector<std::string>& raw_events,
+                                                      int depth) {
   std::vector<bus::AppendItem> items;
   items.reserve(raw_events.size());
-  const int64_t now = services_->now_ms ? services_->now_ms() : nowUnixMs();
+  const int64_t now = this->now();
+  const bool from_automation = rt.automations && rt.automations->isAutomation(instance);
   for (const auto& raw : raw_events) {
     const std::string id = newEventId();
     auto normalized = normalizeEvent(std::string_view(raw), instance, now, id);
     if (!normalized) return normalized.status();
     nlohmann::json event = std::move(normalized).value();
+    if (from_automation) event["source"] = "/automations/" + instance;
+    // What the automations need to know about the event's conversation.
+    std::string trigger_conv, trigger_instance, trigger_address;
     bus::AppendItem item;
     auto& rec = item.event;
     rec.id = id;
@@ -254,6 +269,9 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
         item.conversation = bus::ConversationUpsert{
             conv, instance, address, data.value("contact", nlohmann::json::object()).dump(),
             inbound_ms};
+        trigger_conv = conv;
+        trigger_instance = instance;
+        trigger_address = address;
       }
     }
     // A provider status for a message Sanjog sent: linked to the message.send
@@ -345,6 +363,9 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
       const std::string action = it != rt.instances.end() ? sendAction(*it->second) : std::string();
       if (!target.empty() && !to.empty() && !action.empty()) {
         if (conv.empty()) conv = conversationId(target, to);
+        trigger_conv = conv;
+        trigger_instance = target;
+        trigger_address = to;
         const bool routed = std::any_of(item.deliveries.begin(), item.deliveries.end(),
                                         [&](const auto& p) { return p.target == target; });
         if (!routed && target != instance) {
@@ -363,26 +384,196 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
                   {{"event_id", id}, {"instance", instance}});
       }
     }
+    std::vector<automation::Emitted> emitted;
+    if (rt.automations && depth < 3) {
+      if (trigger_conv.empty()) trigger_conv = stringAt(data, "conversation_id");
+      automation::Trigger trigger{instance,         &event,          trigger_conv,
+                                  trigger_instance, trigger_address, from_automation};
+      emitted = rt.automations->onEvent(trigger, item, bus_, now);
+    }
     rec.json = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     items.push_back(std::move(item));
+    if (!emitted.empty()) {
+      auto more = prepareEmitted(rt, emitted, depth + 1);
+      if (!more) return more.status();
+      for (auto& m : *more) items.push_back(std::move(m));
+    }
   }
   return items;
 }
 
+Result<std::vector<bus::AppendItem>> Gateway::prepareEmitted(
+    const Runtime& rt, std::vector<automation::Emitted>& emitted, int depth) {
+  std::vector<bus::AppendItem> items;
+  for (auto& e : emitted) {
+    auto prepared = prepare(rt, e.automation, {e.event.dump()}, depth);
+    if (!prepared) return prepared.status();
+    if (!prepared->empty()) {
+      auto& first = prepared->front().on_commit;
+      first.insert(first.end(), e.on_commit.begin(), e.on_commit.end());
+    }
+    for (auto& p : *prepared) items.push_back(std::move(p));
+  }
+  return items;
+}
+
+bool Gateway::commitDecision(const Runtime& rt, automation::Decision decision, const char* why) {
+  auto items = prepareEmitted(rt, decision.events, 1);
+  if (!items) {
+    log::error(kLog, "an automation produced an invalid event",
+               {{"reason", items.status().message()}, {"during", why}});
+    return false;
+  }
+  if (!decision.timers.empty() || !decision.state.empty()) {
+    bus::AppendItem only;  // no event: timers and state only
+    only.timers = std::move(decision.timers);
+    only.state = std::move(decision.state);
+    only.on_commit = std::move(decision.on_commit);
+    items->push_back(std::move(only));
+  }
+  if (items->empty()) return true;
+  auto committed = commit("automation", std::move(items).value());
+  if (!committed) {
+    log::error(kLog, "cannot store what an automation decided",
+               {{"reason", committed.status().message()}, {"during", why}});
+    return false;
+  }
+  return true;
+}
+
+int Gateway::fireDueTimers() {
+  auto rt = runtime();
+  if (!rt || !rt->automations) return 0;
+  const int64_t now_ms = now();
+  const auto due = bus_.dueTimers(now_ms, 64);
+  for (const auto& t : due) {
+    auto d = rt->automations->fire(t, bus_, now_ms);
+    const auto& id = t.spec.automation;
+    if (d.kind == automation::Decision::Kind::kPostpone) {
+      auto moved = bus_.postponeTimer(t.spec.key, t.spec.due_ms, d.postpone_to);
+      if (moved && *moved) {
+        metrics_.timers.Add({{"result", "postponed"}}).Increment();
+        metrics_.automation_actions.Add({{"automation", id}, {"result", "postponed"}}).Increment();
+      }
+      continue;
+    }
+    std::vector<bus::AppendItem> items;
+    std::string state = "skipped";
+    if (d.kind == automation::Decision::Kind::kFire) {
+      auto prepared = prepareEmitted(*rt, d.events, 1);
+      if (!prepared) {
+        log::error(kLog, "a timer produced an invalid event; skipped",
+                   {{"automation", id}, {"reason", prepared.status().message()}});
+        d.reason = "invalid";
+      } else {
+        items = std::move(prepared).value();
+        if (!d.timers.empty() || !d.state.empty()) {
+          bus::AppendItem only;
+          only.timers = std::move(d.timers);
+          only.state = std::move(d.state);
+          items.push_back(std::move(only));
+        }
+        state = "fired";
+      }
+    }
+    std::vector<std::function<void()>> effects;
+    for (auto& i : items) {
+      effects.insert(effects.end(), i.on_commit.begin(), i.on_commit.end());
+      i.on_commit.clear();
+    }
+    auto done = bus_.fireTimer(t.spec.key, t.spec.due_ms, state, std::move(items));
+    if (!done) {
+      log::error(kLog, "cannot store a fired timer; it stays pending",
+                 {{"automation", id}, {"reason", done.status().message()}});
+      continue;
+    }
+    if (!*done) continue;  // cancelled or moved meanwhile
+    metrics_.timers.Add({{"result", state}}).Increment();
+    if (state == "fired") {
+      for (auto& f : effects) f();
+    } else {
+      metrics_.automation_actions.Add({{"automation", id}, {"result", d.reason}}).Increment();
+    }
+  }
+  metrics_.timers_pending.Add({}).Set(static_cast<double>(bus_.pendingTimers()));
+  return static_cast<int>(due.size());
+}
+
+void Gateway::startTimers() {
+  std::lock_guard<std::mutex> lock(timer_mutex_);
+  if (timer_thread_.joinable()) return;
+  timer_stop_ = false;
+  timer_thread_ = std::thread([this] { timerLoop(); });
+}
+
+void Gateway::stopTimers() {
+  {
+    std::lock_guard<std::mutex> lock(timer_mutex_);
+    timer_stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_thread_.joinable()) timer_thread_.join();
+}
+
+void Gateway::pokeTimers() {
+  {
+    std::lock_guard<std::mutex> lock(timer_mutex_);
+    timer_poked_ = true;
+  }
+  timer_cv_.notify_all();
+}
+
+void Gateway::timerLoop() {
+  std::unique_lock<std::mutex> lock(timer_mutex_);
+  while (!timer_stop_) {
+    timer_poked_ = false;
+    lock.unlock();
+    int handled = 0;
+    std::optional<int64_t> next;
+    try {
+      handled = fireDueTimers();
+      next = bus_.nextTimerDue();
+    } catch (const std::exception& e) {
+      log::error(kLog, "timer loop failed", {{"reason", e.what()}});
+    }
+    lock.lock();
+    if (handled >= 64) continue;  // more are due
+    // Until the next timer is due (at least 50 ms: a timer that cannot be
+    // stored is retried, not spun on), a poke, or 1 s for clock changes.
+    auto wait = std::chrono::milliseconds(1000);
+    if (next) {
+      wait =
+          std::clamp(std::chrono::milliseconds(*next - now()), std::chrono::milliseconds(50), wait);
+    }
+    timer_cv_.wait_for(lock, wait, [&] { return timer_stop_ || timer_poked_; });
+  }
+}
+
 Result<std::vector<bus::AppendOutcome>> Gateway::commit(const std::string& instance,
                                                         std::vector<bus::AppendItem> items) {
-  std::vector<std::string> types;
-  types.reserve(items.size());
-  for (const auto& i : items) types.push_back(i.event.type);
+  std::vector<std::pair<std::string, std::string>> labels;  // (instance, type); "" for state only
+  std::vector<std::vector<std::function<void()>>> effects;
+  labels.reserve(items.size());
+  bool timers = false;
+  for (auto& i : items) {
+    labels.emplace_back(i.event.instance.empty() ? instance : i.event.instance, i.event.type);
+    effects.push_back(std::move(i.on_commit));
+    timers = timers || !i.timers.empty();
+  }
   auto outcome = bus_.append(std::move(items));
   if (!outcome) return outcome;
   for (size_t i = 0; i < outcome->size(); ++i) {
     if ((*outcome)[i].duplicate) {
-      metrics_.events_deduplicated.Add({{"instance", instance}}).Increment();
-    } else {
-      metrics_.events_published.Add({{"instance", instance}, {"type", types[i]}}).Increment();
+      metrics_.events_deduplicated.Add({{"instance", labels[i].first}}).Increment();
+      continue;
     }
+    if (!labels[i].second.empty()) {
+      metrics_.events_published.Add({{"instance", labels[i].first}, {"type", labels[i].second}})
+          .Increment();
+    }
+    for (auto& f : effects[i]) f();
   }
+  if (timers) pokeTimers();
   return outcome;
 }
 
@@ -612,6 +803,18 @@ bus::DeliveryResult Gateway::deliver(const bus::Delivery& d) {
     return result;
   }
   result = inst->deliver(d);
+  if (rt->automations) {
+    // Fallback: the next instance after a failure, or a deadline timer after
+    // a success. Stored before the result, so a crash in between repeats the
+    // attempt and the bus's deduplication keeps the fallback single.
+    auto decision = rt->automations->onDeliveryResult(d, result, bus_, now());
+    if (decision.kind == automation::Decision::Kind::kFire &&
+        !commitDecision(*rt, std::move(decision), "delivery") &&
+        result.outcome == bus::Outcome::kPermanent) {
+      result.outcome = bus::Outcome::kRetry;
+      result.message += " (its fallback could not be stored yet; retrying)";
+    }
+  }
   if (result.outcome != bus::Outcome::kSuccess) {
     log::warn("sanjog.delivery", "delivery attempt failed",
               {{"event_id", d.event_id},

@@ -9,17 +9,20 @@
 // Threading: every public method is thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "automation/engine.h"
 #include "bus/bus.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
@@ -33,6 +36,7 @@ struct Runtime {
   config::Config config;
   std::map<std::string, std::shared_ptr<plugin_host::PluginInstance>> instances;
   std::shared_ptr<routing::Router> router;
+  std::shared_ptr<const automation::Engine> automations;
 };
 
 // What an HTTP handler sends back.
@@ -50,6 +54,9 @@ class Gateway {
  public:
   Gateway(metrics::Metrics& metrics, bus::Bus& bus, const plugin_host::PluginRegistry& plugins,
           std::shared_ptr<plugin_host::HostServices> services);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
 
   // Creates instances and compiles routes; nothing is swapped in yet.
   std::variant<std::shared_ptr<Runtime>, std::vector<std::string>> build(config::Config config);
@@ -80,10 +87,20 @@ class Gateway {
   // Ready when storage is healthy and every instance reports OK or degraded.
   std::pair<bool, nlohmann::json> readiness();
 
-  // Turns raw emitted events into bus items (normalize, registry, routing).
-  // Exposed for tests.
+  // Turns raw emitted events into bus items (normalize, registry, routing,
+  // automations: the events they emit follow their cause). Exposed for tests.
   Result<std::vector<bus::AppendItem>> prepare(const Runtime& runtime, const std::string& instance,
-                                               const std::vector<std::string>& raw_events);
+                                               const std::vector<std::string>& raw_events,
+                                               int depth = 0);
+
+  // Fires the timers that are due (the timer thread calls this; tests call
+  // it with a fake clock). Returns how many were handled.
+  int fireDueTimers();
+  // Starts / stops the timer thread.
+  void startTimers();
+  void stopTimers();
+  // Wakes the timer thread (a timer was scheduled).
+  void pokeTimers();
   // Commits items and counts published / deduplicated events.
   Result<std::vector<bus::AppendOutcome>> commit(const std::string& instance,
                                                  std::vector<bus::AppendItem> items);
@@ -93,8 +110,23 @@ class Gateway {
   bus::Bus& bus_;
   const plugin_host::PluginRegistry& plugins_;
   std::shared_ptr<plugin_host::HostServices> services_;
+  [[nodiscard]] int64_t now() const;
+  Result<std::vector<bus::AppendItem>> prepareEmitted(const Runtime& rt,
+                                                      std::vector<automation::Emitted>& emitted,
+                                                      int depth);
+  // Prepares and commits what an automation decided outside a webhook
+  // (a delivery result); false when it could not be stored.
+  bool commitDecision(const Runtime& rt, automation::Decision decision, const char* why);
+  void timerLoop();
+
   mutable std::mutex mutex_;
   std::shared_ptr<Runtime> runtime_;
+
+  std::mutex timer_mutex_;
+  std::condition_variable timer_cv_;
+  bool timer_stop_ = false;
+  bool timer_poked_ = false;
+  std::thread timer_thread_;
 };
 
 // The admin/API JSON form of one delivery with its attempts.

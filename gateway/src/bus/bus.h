@@ -77,18 +77,68 @@ struct MessageState {
 struct SentMessage {
   std::string event_id;
   std::string subject;
+  std::string delivery_key;  // the delivery's idempotency key
+  std::string event_json;    // what the channel was given (the message.send)
 };
 
+// A durable timer (automations): fires once at `due_ms`, unless cancelled.
+struct TimerSpec {
+  std::string key;         // unique; scheduling an existing key never duplicates it
+  std::string automation;  // the automation that handles it when it fires
+  std::string group;       // cancel handle (e.g. a contact), may be ""
+  std::string ref;         // second cancel handle (e.g. a checkout id), may be ""
+  int64_t due_ms = 0;
+  std::string payload = "{}";  // JSON for the automation
+};
+
+struct Timer {
+  TimerSpec spec;
+  std::string state;  // pending | fired | cancelled | skipped
+  int64_t created_ms = 0;
+  int64_t done_ms = 0;
+};
+
+// A change to timers, stored atomically with the event that caused it.
+struct TimerOp {
+  enum class Kind {
+    kSchedule,    // insert when the key is new; an existing timer is left alone
+    kReschedule,  // insert, or move a still pending timer to the new due time
+    kCancelKey,
+    kCancelGroup,
+    kCancelRef,
+  };
+  Kind kind = Kind::kSchedule;
+  TimerSpec timer;  // the cancel kinds use key / group / ref (and automation)
+};
+
+// Automation state written with an event (key-value, see kvGet).
+struct StateWrite {
+  std::string instance;
+  std::string key;
+  std::string value;
+  int64_t ttl_ms = 0;           // 0: no expiry
+  bool erase = false;           // delete instead of write
+  bool only_if_absent = false;  // keep an existing (unexpired) value
+};
+
+// An item whose event id is "" stores only its timers and state.
 struct AppendItem {
   EventRecord event;
   std::vector<DeliveryPlan> deliveries;
   std::optional<ConversationUpsert> conversation;
   std::optional<StatusUpdate> status_update;
+  std::vector<TimerOp> timers;
+  std::vector<StateWrite> state;
+  // Run by the gateway after the item was committed (not for duplicates):
+  // metrics that must count only what was stored. Ignored by the bus.
+  std::vector<std::function<void()>> on_commit;
 };
 
 struct AppendOutcome {
   bool duplicate = false;
   std::string event_id;  // the stored id; on a duplicate, the id stored first
+  int timers_scheduled = 0;
+  int timers_cancelled = 0;
 };
 
 struct Delivery {
@@ -215,6 +265,24 @@ class Bus {
                                                  const std::string& provider_message_id) = 0;
   virtual std::optional<MessageState> messageState(const std::string& instance,
                                                    const std::string& provider_message_id) = 0;
+
+  // Durable timers (written through AppendItem::timers).
+  // Pending timers due at or before `now_ms`, oldest first.
+  virtual std::vector<Timer> dueTimers(int64_t now_ms, size_t limit) = 0;
+  // The earliest due time of a pending timer.
+  virtual std::optional<int64_t> nextTimerDue() = 0;
+  virtual std::optional<Timer> timer(const std::string& key) = 0;
+  // Ends a pending timer as `state` ("fired" or "skipped") and appends `items`
+  // in the same transaction, so a timer's effects are stored exactly once even
+  // when the process dies while firing. Returns false (and stores nothing)
+  // when the timer is no longer pending at `due_ms` (cancelled, moved or
+  // already fired).
+  virtual Result<bool> fireTimer(const std::string& key, int64_t due_ms, const std::string& state,
+                                 std::vector<AppendItem> items) = 0;
+  // Moves a pending timer to a later due time (quiet hours).
+  virtual Result<bool> postponeTimer(const std::string& key, int64_t due_ms,
+                                     int64_t new_due_ms) = 0;
+  [[nodiscard]] virtual int64_t pendingTimers() = 0;
 
   // Per-instance key-value state; ttl 0 means no expiry.
   virtual std::optional<std::string> kvGet(const std::string& instance, const std::string& key) = 0;

@@ -10,7 +10,9 @@
 //   attempts(delivery_id, attempt, started_ms, duration_s, result, reason,
 //            http_status, message)            -- one row per delivery attempt
 //   conversations(id PK, instance, address, contact_json, created_ms, last_inbound_ms)
-//   kv(instance, key, value, expires_ms)      -- plugin state
+//   kv(instance, key, value, expires_ms)      -- plugin and automation state
+//   timers(key PK, automation, grp, ref, due_ms, payload, state, created_ms,
+//          done_ms)                            -- durable automation timers
 //
 // Writes: every write (appends, delivery results, admin changes) is a job
 // queued for ONE writer thread. The writer takes every queued job, runs them
@@ -118,6 +120,19 @@ CREATE TABLE IF NOT EXISTS kv(
   value BLOB NOT NULL,
   expires_ms INTEGER NOT NULL,
   PRIMARY KEY(instance, key));
+CREATE TABLE IF NOT EXISTS timers(
+  key TEXT PRIMARY KEY,
+  automation TEXT NOT NULL,
+  grp TEXT NOT NULL DEFAULT '',
+  ref TEXT NOT NULL DEFAULT '',
+  due_ms INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending',
+  created_ms INTEGER NOT NULL,
+  done_ms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS timers_due ON timers(due_ms) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS timers_grp ON timers(automation, grp) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS timers_ref ON timers(automation, ref) WHERE state = 'pending';
 )sql";
 
 // A prepared statement borrowed from a connection's cache; reset on scope exit.
@@ -419,98 +434,277 @@ void EmbeddedBus::writerLoop() {
 
 // ---------------------------------------------------------------- append --
 
+namespace {
+
+Status sqlError(sqlite3* db, const char* what) {
+  return Status(Code::kUnavailable, std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+Status applyTimerOp(sqlite3* db, const TimerOp& op, int64_t now_ms, AppendOutcome& o) {
+  const auto& t = op.timer;
+  switch (op.kind) {
+    case TimerOp::Kind::kSchedule:
+    case TimerOp::Kind::kReschedule: {
+      const std::string sql =
+          std::string(
+              "INSERT INTO timers(key, automation, grp, ref, due_ms, payload, created_ms) "
+              "VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(key) DO ") +
+          (op.kind == TimerOp::Kind::kSchedule
+               ? "NOTHING"
+               : "UPDATE SET due_ms=excluded.due_ms, payload=excluded.payload WHERE "
+                 "timers.state='pending'");
+      Stmt q = query(db, sql);
+      q.bind(1, t.key).bind(2, t.automation).bind(3, t.group).bind(4, t.ref);
+      q.bind(5, t.due_ms).bind(6, t.payload.empty() ? std::string("{}") : t.payload);
+      q.bind(7, now_ms);
+      if (q.step() != SQLITE_DONE) return sqlError(db, "cannot store timer");
+      o.timers_scheduled += sqlite3_changes(db) > 0 ? 1 : 0;
+      return Status::ok();
+    }
+    case TimerOp::Kind::kCancelKey:
+    case TimerOp::Kind::kCancelGroup:
+    case TimerOp::Kind::kCancelRef: {
+      const char* column = op.kind == TimerOp::Kind::kCancelKey     ? "key"
+                           : op.kind == TimerOp::Kind::kCancelGroup ? "grp"
+                                                                    : "ref";
+      const std::string& value = op.kind == TimerOp::Kind::kCancelKey     ? t.key
+                                 : op.kind == TimerOp::Kind::kCancelGroup ? t.group
+                                                                          : t.ref;
+      if (value.empty()) return Status::ok();
+      Stmt q = query(db, std::string("UPDATE timers SET state='cancelled', done_ms=?1 WHERE ") +
+                             column + "=?2 AND automation=?3 AND state='pending'");
+      q.bind(1, now_ms).bind(2, value).bind(3, t.automation);
+      if (q.step() != SQLITE_DONE) return sqlError(db, "cannot cancel timers");
+      o.timers_cancelled += sqlite3_changes(db);
+      return Status::ok();
+    }
+  }
+  return Status::ok();
+}
+
+Status applyStateWrite(sqlite3* db, const StateWrite& w, int64_t now_ms) {
+  if (w.erase) {
+    Stmt q = query(db, "DELETE FROM kv WHERE instance=?1 AND key=?2");
+    q.bind(1, w.instance).bind(2, w.key);
+    return q.step() == SQLITE_DONE ? Status::ok() : sqlError(db, "cannot erase state");
+  }
+  const int64_t expires = w.ttl_ms > 0 ? now_ms + w.ttl_ms : 0;
+  Stmt q = query(db, w.only_if_absent
+                         ? "INSERT INTO kv(instance, key, value, expires_ms) VALUES(?1,?2,?3,?4) "
+                           "ON CONFLICT(instance, key) DO UPDATE SET value=excluded.value, "
+                           "expires_ms=excluded.expires_ms WHERE kv.expires_ms <> 0 AND "
+                           "kv.expires_ms <= ?5"
+                         : "INSERT OR REPLACE INTO kv(instance, key, value, expires_ms) "
+                           "VALUES(?1,?2,?3,?4)");
+  q.bind(1, w.instance).bind(2, w.key).bind(3, w.value).bind(4, expires);
+  if (w.only_if_absent) q.bind(5, now_ms);
+  return q.step() == SQLITE_DONE ? Status::ok() : sqlError(db, "cannot store state");
+}
+
+// Stores `items` inside the writer's transaction (see append()).
+Status appendTx(sqlite3* db, const std::vector<AppendItem>& items, int64_t now_ms,
+                std::vector<AppendOutcome>& outcomes) {
+  outcomes.clear();
+  for (const auto& item : items) {
+    const auto& e = item.event;
+    AppendOutcome o;
+    o.event_id = e.id;
+    if (e.id.empty()) {  // timers and state only
+      for (const auto& op : item.timers) {
+        if (auto st = applyTimerOp(db, op, now_ms, o); !st.isOk()) return st;
+      }
+      for (const auto& w : item.state) {
+        if (auto st = applyStateWrite(db, w, now_ms); !st.isOk()) return st;
+      }
+      outcomes.push_back(o);
+      continue;
+    }
+    if (!e.provider_id.empty()) {
+      Stmt q = query(
+          db, "SELECT id FROM events WHERE instance=?1 AND provider_id=?2 AND provider_id <> ''");
+      q.bind(1, e.instance).bind(2, e.provider_id);
+      if (q.row()) {
+        o.duplicate = true;
+        o.event_id = q.text(0);
+        outcomes.push_back(o);
+        continue;
+      }
+    }
+    {
+      Stmt ins = query(db,
+                       "INSERT INTO events(id, instance, type, subject, provider_id, "
+                       "time_ms, json) VALUES(?1,?2,?3,?4,?5,?6,?7)");
+      ins.bind(1, e.id).bind(2, e.instance).bind(3, e.type).bind(4, e.subject);
+      ins.bind(5, e.provider_id).bind(6, e.time_ms).bind(7, e.json);
+      if (ins.step() != SQLITE_DONE) return sqlError(db, "cannot store event");
+    }
+    for (size_t i = 0; i < item.deliveries.size(); ++i) {
+      const auto& p = item.deliveries[i];
+      Stmt ins = query(db,
+                       "INSERT INTO deliveries(event_id, route_id, target, action, rendered, "
+                       "order_key, idempotency_key, event_override, created_ms, "
+                       "next_attempt_ms, updated_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9,?9)");
+      ins.bind(1, e.id).bind(2, p.route_id).bind(3, p.target).bind(4, p.action);
+      ins.bind(5, p.rendered).bind(6, p.order_key.empty() ? e.id : p.order_key);
+      ins.bind(7, e.id + "." + std::to_string(i)).bind(8, p.event_override).bind(9, now_ms);
+      if (ins.step() != SQLITE_DONE) return sqlError(db, "cannot store delivery");
+    }
+    if (item.conversation) {
+      const auto& c = *item.conversation;
+      Stmt up = query(db,
+                      "INSERT INTO conversations(id, instance, address, contact_json, "
+                      "created_ms, last_inbound_ms) VALUES(?1,?2,?3,?4,?5,?6) "
+                      "ON CONFLICT(id) DO UPDATE SET contact_json=CASE WHEN "
+                      "excluded.contact_json <> '{}' THEN excluded.contact_json ELSE "
+                      "contact_json END, last_inbound_ms=max(last_inbound_ms, "
+                      "excluded.last_inbound_ms)");
+      up.bind(1, c.conversation_id).bind(2, c.instance).bind(3, c.address);
+      up.bind(4, c.contact_json.empty() ? std::string("{}") : c.contact_json);
+      up.bind(5, now_ms).bind(6, c.inbound_ms);
+      if (up.step() != SQLITE_DONE) return sqlError(db, "cannot store conversation");
+    }
+    if (item.status_update) {
+      const auto& u = *item.status_update;
+      Stmt up = query(db,
+                      "INSERT INTO message_states(instance, provider_message_id, status, "
+                      "rank, error_json, updated_ms) VALUES(?1,?2,?3,?4,?5,?6) "
+                      "ON CONFLICT(instance, provider_message_id) DO UPDATE SET "
+                      "status=excluded.status, rank=excluded.rank, "
+                      "error_json=excluded.error_json, updated_ms=excluded.updated_ms "
+                      "WHERE excluded.rank > message_states.rank");
+      up.bind(1, u.instance).bind(2, u.provider_message_id).bind(3, u.status);
+      up.bind(4, int64_t(u.rank)).bind(5, u.error_json.empty() ? "{}" : u.error_json);
+      up.bind(6, u.at_ms);
+      if (up.step() != SQLITE_DONE) return sqlError(db, "cannot store message status");
+    }
+    for (const auto& op : item.timers) {
+      if (auto st = applyTimerOp(db, op, now_ms, o); !st.isOk()) return st;
+    }
+    for (const auto& w : item.state) {
+      if (auto st = applyStateWrite(db, w, now_ms); !st.isOk()) return st;
+    }
+    outcomes.push_back(o);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<std::vector<AppendOutcome>> EmbeddedBus::append(std::vector<AppendItem> items) {
   auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
   const int64_t now_ms = now();
   size_t with_deliveries = 0;
   for (const auto& it : items) with_deliveries += it.deliveries.empty() ? 0 : 1;
+  Status s = write([&items, outcomes, now_ms](
+                       sqlite3* db) -> Status { return appendTx(db, items, now_ms, *outcomes); },
+                   items.size());
+  if (!s.isOk()) return s;
+  if (with_deliveries > 0) poke();
+  countTimerOps(*outcomes);
+  return *outcomes;
+}
+
+void EmbeddedBus::countTimerOps(const std::vector<AppendOutcome>& outcomes) {
+  if (options_.metrics == nullptr) return;
+  for (const auto& o : outcomes) {
+    if (o.timers_scheduled > 0) {
+      options_.metrics->timers.Add({{"result", "scheduled"}}).Increment(o.timers_scheduled);
+    }
+    if (o.timers_cancelled > 0) {
+      options_.metrics->timers.Add({{"result", "cancelled"}}).Increment(o.timers_cancelled);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- timers --
+
+namespace {
+
+constexpr const char* kTimerColumns =
+    "key, automation, grp, ref, due_ms, payload, state, created_ms, done_ms";
+
+Timer readTimer(Stmt& q) {
+  Timer t;
+  t.spec = {q.text(0), q.text(1), q.text(2), q.text(3), q.i64(4), q.text(5)};
+  t.state = q.text(6);
+  t.created_ms = q.i64(7);
+  t.done_ms = q.i64(8);
+  return t;
+}
+
+}  // namespace
+
+std::vector<Timer> EmbeddedBus::dueTimers(int64_t now_ms, size_t limit) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  std::vector<Timer> out;
+  Stmt q = query(reader_db_, std::string("SELECT ") + kTimerColumns +
+                                 " FROM timers WHERE state='pending' AND due_ms <= ?1 "
+                                 "ORDER BY due_ms, key LIMIT ?2");
+  q.bind(1, now_ms).bind(2, static_cast<int64_t>(limit));
+  while (q.row()) out.push_back(readTimer(q));
+  return out;
+}
+
+std::optional<int64_t> EmbeddedBus::nextTimerDue() {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_, "SELECT MIN(due_ms) FROM timers WHERE state='pending'");
+  if (!q.row() || q.isNull(0)) return std::nullopt;
+  return q.i64(0);
+}
+
+std::optional<Timer> EmbeddedBus::timer(const std::string& key) {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_, std::string("SELECT ") + kTimerColumns + " FROM timers WHERE key=?1");
+  q.bind(1, key);
+  if (!q.row()) return std::nullopt;
+  return readTimer(q);
+}
+
+int64_t EmbeddedBus::pendingTimers() {
+  std::lock_guard<std::mutex> rlock(reader_mutex_);
+  Stmt q = query(reader_db_, "SELECT COUNT(*) FROM timers WHERE state='pending'");
+  return q.row() ? q.i64(0) : 0;
+}
+
+Result<bool> EmbeddedBus::fireTimer(const std::string& key, int64_t due_ms,
+                                    const std::string& state, std::vector<AppendItem> items) {
+  const int64_t now_ms = now();
+  auto fired = std::make_shared<bool>(false);
+  auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
   Status s = write(
-      [&items, outcomes, now_ms](sqlite3* db) -> Status {
-        outcomes->clear();
-        for (const auto& item : items) {
-          const auto& e = item.event;
-          AppendOutcome o;
-          o.event_id = e.id;
-          if (!e.provider_id.empty()) {
-            Stmt q = query(
-                db,
-                "SELECT id FROM events WHERE instance=?1 AND provider_id=?2 AND provider_id <> ''");
-            q.bind(1, e.instance).bind(2, e.provider_id);
-            if (q.row()) {
-              o.duplicate = true;
-              o.event_id = q.text(0);
-              outcomes->push_back(o);
-              continue;
-            }
-          }
-          {
-            Stmt ins = query(db,
-                             "INSERT INTO events(id, instance, type, subject, provider_id, "
-                             "time_ms, json) VALUES(?1,?2,?3,?4,?5,?6,?7)");
-            ins.bind(1, e.id).bind(2, e.instance).bind(3, e.type).bind(4, e.subject);
-            ins.bind(5, e.provider_id).bind(6, e.time_ms).bind(7, e.json);
-            if (ins.step() != SQLITE_DONE) {
-              return Status(Code::kUnavailable,
-                            std::string("cannot store event: ") + sqlite3_errmsg(db));
-            }
-          }
-          for (size_t i = 0; i < item.deliveries.size(); ++i) {
-            const auto& p = item.deliveries[i];
-            Stmt ins =
-                query(db,
-                      "INSERT INTO deliveries(event_id, route_id, target, action, rendered, "
-                      "order_key, idempotency_key, event_override, created_ms, "
-                      "next_attempt_ms, updated_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9,?9)");
-            ins.bind(1, e.id).bind(2, p.route_id).bind(3, p.target).bind(4, p.action);
-            ins.bind(5, p.rendered).bind(6, p.order_key.empty() ? e.id : p.order_key);
-            ins.bind(7, e.id + "." + std::to_string(i)).bind(8, p.event_override).bind(9, now_ms);
-            if (ins.step() != SQLITE_DONE) {
-              return Status(Code::kUnavailable,
-                            std::string("cannot store delivery: ") + sqlite3_errmsg(db));
-            }
-          }
-          if (item.conversation) {
-            const auto& c = *item.conversation;
-            Stmt up = query(db,
-                            "INSERT INTO conversations(id, instance, address, contact_json, "
-                            "created_ms, last_inbound_ms) VALUES(?1,?2,?3,?4,?5,?6) "
-                            "ON CONFLICT(id) DO UPDATE SET contact_json=CASE WHEN "
-                            "excluded.contact_json <> '{}' THEN excluded.contact_json ELSE "
-                            "contact_json END, last_inbound_ms=max(last_inbound_ms, "
-                            "excluded.last_inbound_ms)");
-            up.bind(1, c.conversation_id).bind(2, c.instance).bind(3, c.address);
-            up.bind(4, c.contact_json.empty() ? std::string("{}") : c.contact_json);
-            up.bind(5, now_ms).bind(6, c.inbound_ms);
-            if (up.step() != SQLITE_DONE) {
-              return Status(Code::kUnavailable,
-                            std::string("cannot store conversation: ") + sqlite3_errmsg(db));
-            }
-          }
-          if (item.status_update) {
-            const auto& u = *item.status_update;
-            Stmt up = query(db,
-                            "INSERT INTO message_states(instance, provider_message_id, status, "
-                            "rank, error_json, updated_ms) VALUES(?1,?2,?3,?4,?5,?6) "
-                            "ON CONFLICT(instance, provider_message_id) DO UPDATE SET "
-                            "status=excluded.status, rank=excluded.rank, "
-                            "error_json=excluded.error_json, updated_ms=excluded.updated_ms "
-                            "WHERE excluded.rank > message_states.rank");
-            up.bind(1, u.instance).bind(2, u.provider_message_id).bind(3, u.status);
-            up.bind(4, int64_t(u.rank)).bind(5, u.error_json.empty() ? "{}" : u.error_json);
-            up.bind(6, u.at_ms);
-            if (up.step() != SQLITE_DONE) {
-              return Status(Code::kUnavailable,
-                            std::string("cannot store message status: ") + sqlite3_errmsg(db));
-            }
-          }
-          outcomes->push_back(o);
-        }
-        return Status::ok();
+      [&, fired, outcomes](sqlite3* db) -> Status {
+        *fired = false;
+        Stmt u = query(db,
+                       "UPDATE timers SET state=?3, done_ms=?4 WHERE key=?1 AND due_ms=?2 AND "
+                       "state='pending'");
+        u.bind(1, key).bind(2, due_ms).bind(3, state).bind(4, now_ms);
+        if (u.step() != SQLITE_DONE) return sqlError(db, "cannot end timer");
+        if (sqlite3_changes(db) == 0) return Status::ok();
+        *fired = true;
+        return appendTx(db, items, now_ms, *outcomes);
       },
       items.size());
   if (!s.isOk()) return s;
-  if (with_deliveries > 0) poke();
-  return *outcomes;
+  if (*fired) {
+    poke();
+    countTimerOps(*outcomes);
+  }
+  return *fired;
+}
+
+Result<bool> EmbeddedBus::postponeTimer(const std::string& key, int64_t due_ms,
+                                        int64_t new_due_ms) {
+  auto moved = std::make_shared<bool>(false);
+  Status s = write([&, moved](sqlite3* db) -> Status {
+    Stmt u =
+        query(db, "UPDATE timers SET due_ms=?3 WHERE key=?1 AND due_ms=?2 AND state='pending'");
+    u.bind(1, key).bind(2, due_ms).bind(3, new_due_ms);
+    if (u.step() != SQLITE_DONE) return sqlError(db, "cannot postpone timer");
+    *moved = sqlite3_changes(db) > 0;
+    return Status::ok();
+  });
+  if (!s.isOk()) return s;
+  return *moved;
 }
 
 // -------------------------------------------------------------- dispatch --
@@ -958,12 +1152,13 @@ std::optional<SentMessage> EmbeddedBus::sentMessage(const std::string& target,
                                                     const std::string& provider_message_id) {
   std::lock_guard<std::mutex> rlock(reader_mutex_);
   Stmt q = query(reader_db_,
-                 "SELECT d.event_id, e.subject FROM deliveries d JOIN events e ON e.id = "
-                 "d.event_id WHERE d.target=?1 AND d.provider_message_id=?2 AND "
+                 "SELECT d.event_id, e.subject, d.idempotency_key, CASE WHEN d.event_override "
+                 "<> '' THEN d.event_override ELSE e.json END FROM deliveries d JOIN events e "
+                 "ON e.id = d.event_id WHERE d.target=?1 AND d.provider_message_id=?2 AND "
                  "d.provider_message_id <> '' ORDER BY d.id DESC LIMIT 1");
   q.bind(1, target).bind(2, provider_message_id);
   if (!q.row()) return std::nullopt;
-  return SentMessage{q.text(0), q.text(1)};
+  return SentMessage{q.text(0), q.text(1), q.text(2), q.text(3)};
 }
 
 std::optional<MessageState> EmbeddedBus::messageState(const std::string& instance,
@@ -1015,6 +1210,9 @@ Result<int64_t> EmbeddedBus::purge() {
     kv.bind(1, now_ms);
     kv.step();
     if (cutoff <= 0) return Status::ok();
+    Stmt t = query(db, "DELETE FROM timers WHERE state <> 'pending' AND done_ms < ?1");
+    t.bind(1, cutoff);
+    if (t.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     Stmt a = query(db,
                    "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d "
                    "JOIN events e ON e.id = d.event_id WHERE e.time_ms < ?1 AND d.state = 'done' "

@@ -59,6 +59,13 @@ class EmbeddedBus final : public Bus {
                                          const std::string& provider_message_id) override;
   std::optional<MessageState> messageState(const std::string& instance,
                                            const std::string& provider_message_id) override;
+  std::vector<Timer> dueTimers(int64_t now_ms, size_t limit) override;
+  std::optional<int64_t> nextTimerDue() override;
+  std::optional<Timer> timer(const std::string& key) override;
+  Result<bool> fireTimer(const std::string& key, int64_t due_ms, const std::string& state,
+                         std::vector<AppendItem> items) override;
+  Result<bool> postponeTimer(const std::string& key, int64_t due_ms, int64_t new_due_ms) override;
+  int64_t pendingTimers() override;
   std::optional<std::string> kvGet(const std::string& instance, const std::string& key) override;
   Status kvPut(const std::string& instance, const std::string& key, const std::string& value,
                std::chrono::milliseconds ttl) override;
@@ -91,6 +98,7 @@ class EmbeddedBus final : public Bus {
   void workerLoop();
   void runDelivery(int64_t id);
   int64_t now() const;
+  void countTimerOps(const std::vector<AppendOutcome>& outcomes);
 
   Options options_;
   sqlite3* writer_db_ = nullptr;

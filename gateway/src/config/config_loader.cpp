@@ -396,11 +396,8 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
       c.routes.push_back(std::move(rc));
     }
   }
+  // Checked and compiled by automation::Engine::build.
   c.automations = doc.value("automations", nlohmann::json::array());
-  if (!c.automations.empty()) {
-    errors.push_back(
-        {"", "/automations", "automations are not available in this version; remove them"});
-  }
   return c;
 }
 

@@ -20,6 +20,12 @@ const prometheus::Histogram::BucketBoundaries& latencyBuckets() {
   return kBuckets;
 }
 
+const prometheus::Histogram::BucketBoundaries& conversationBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800};
+  return kBuckets;
+}
+
 Metrics::Metrics()
     : build_info(build(prometheus::BuildGauge(), "sanjog_build_info",
                        "Build information; the value is always 1.", registry_)),
@@ -84,6 +90,21 @@ Metrics::Metrics()
       upstream_duration(build(prometheus::BuildHistogram(),
                               "sanjog_upstream_request_duration_seconds",
                               "Duration of outbound HTTP requests made for plugins.", registry_)),
+      timers(build(prometheus::BuildCounter(), "sanjog_timers_total",
+                   "Automation timers by result: scheduled, fired, cancelled, skipped, postponed.",
+                   registry_)),
+      timers_pending(build(prometheus::BuildGauge(), "sanjog_timers_pending",
+                           "Automation timers waiting to fire.", registry_)),
+      automation_actions(build(prometheus::BuildCounter(), "sanjog_automation_actions_total",
+                               "What automations did, by automation id and result.", registry_)),
+      first_response(build(prometheus::BuildHistogram(), "sanjog_first_response_seconds",
+                           "Customer message to the first reply, by channel and by who replied "
+                           "(kind: human or automated).",
+                           registry_)),
+      resolution(build(prometheus::BuildHistogram(), "sanjog_resolution_seconds",
+                       "First customer message of a conversation to its resolution.", registry_)),
+      csat_responses(build(prometheus::BuildCounter(), "sanjog_csat_responses_total",
+                           "Customer satisfaction answers by channel and score (1-5).", registry_)),
       config_reloads(build(prometheus::BuildCounter(), "sanjog_config_reloads_total",
                            "Configuration reloads by result (applied, rejected).", registry_)),
       plugin_log_lines(build(prometheus::BuildCounter(), "sanjog_plugin_log_lines_total",

@@ -3,7 +3,8 @@
 // hot path never looks a metric up by name.
 //
 // Label keys come from one fixed set: instance, plugin, kind, type, target,
-// route, result, reason, channel, version. Label values must be bounded.
+// route, result, reason, channel, version, encoding, automation, score.
+// Label values must be bounded.
 #pragma once
 
 #include <memory>
@@ -19,6 +20,8 @@ namespace sanjog::metrics {
 
 // Default latency buckets in seconds (0.5 ms .. 30 s).
 const prometheus::Histogram::BucketBoundaries& latencyBuckets();
+// Buckets for human time scales (5 s .. 7 days): response and resolution times.
+const prometheus::Histogram::BucketBoundaries& conversationBuckets();
 
 class Metrics {
   // Declared first: it is initialized before the families that register in it.
@@ -65,6 +68,14 @@ class Metrics {
   // Upstream HTTP made by plugins through the host.
   prometheus::Family<prometheus::Counter>& upstream_requests;    // {instance, result}
   prometheus::Family<prometheus::Histogram>& upstream_duration;  // {instance}
+
+  // Automations and customer-service KPIs.
+  prometheus::Family<prometheus::Counter>& timers;              // {result}
+  prometheus::Family<prometheus::Gauge>& timers_pending;        // {}
+  prometheus::Family<prometheus::Counter>& automation_actions;  // {automation, result}
+  prometheus::Family<prometheus::Histogram>& first_response;    // {channel, kind}
+  prometheus::Family<prometheus::Histogram>& resolution;        // {channel}
+  prometheus::Family<prometheus::Counter>& csat_responses;      // {channel, score}
 
   // Operations.
   prometheus::Family<prometheus::Counter>& config_reloads;    // {result}

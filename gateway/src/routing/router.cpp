@@ -45,23 +45,12 @@ std::variant<Router, std::vector<config::ConfigError>> Router::build(
         ct.message = *target.message;
         ct.fallback = target.fallback;
         const std::string base = pointer + "/to/" + std::to_string(t) + "/message";
-        // Every string leaf is a template.
-        std::function<void(const nlohmann::json&, const nlohmann::json::json_pointer&)> walk =
-            [&](const nlohmann::json& node, const nlohmann::json::json_pointer& at) {
-              if (node.is_string()) {
-                auto tmpl = Template::compile(node.get<std::string>());
-                if (!tmpl) {
-                  errors.push_back({"", base + at.to_string(), tmpl.status().message()});
-                } else {
-                  ct.message_templates.emplace_back(at, *tmpl);
-                }
-              } else if (node.is_object()) {
-                for (const auto& [k, v] : node.items()) walk(v, at / k);
-              } else if (node.is_array()) {
-                for (size_t i = 0; i < node.size(); ++i) walk(node[i], at / i);
-              }
-            };
-        walk(*target.message, nlohmann::json::json_pointer());
+        auto compiled = JsonTemplate::compile(*target.message);  // every string is a template
+        if (auto* errs = std::get_if<std::vector<std::pair<std::string, std::string>>>(&compiled)) {
+          for (const auto& [at, why] : *errs) errors.push_back({"", base + at, why});
+        } else {
+          ct.message_template = std::get<JsonTemplate>(std::move(compiled));
+        }
         if (!target.recipient.empty()) {
           auto tmpl = Template::compile(target.recipient);
           if (!tmpl) {
@@ -96,9 +85,7 @@ std::vector<RoutedTarget> Router::route(const std::string& source_instance,
           r.id,         t.instance, t.action, t.templ ? t.templ->render(event) : std::string(),
           std::nullopt, "",         {}};
       if (t.message) {
-        nlohmann::json m = *t.message;
-        for (const auto& [at, tmpl] : t.message_templates) m[at] = tmpl.render(event);
-        rt.message = std::move(m);
+        rt.message = t.message_template.render(event);
         rt.recipient = t.recipient ? t.recipient->render(event) : std::string();
         rt.fallback = t.fallback;
       }

@@ -50,10 +50,9 @@ class Router {
       std::string instance;
       std::string action;
       std::optional<Template> templ;
-      // A message target: the object, and a template per string inside it
-      // (by JSON pointer).
+      // A message target: the object, every string inside a template.
       std::optional<nlohmann::json> message;
-      std::vector<std::pair<nlohmann::json::json_pointer, Template>> message_templates;
+      JsonTemplate message_template;
       std::optional<Template> recipient;
       std::vector<std::string> fallback;
     };

@@ -1,5 +1,7 @@
 #include "routing/template.h"
 
+#include <functional>
+
 #include <kainjow/mustache.hpp>
 
 #include <mutex>
@@ -59,6 +61,37 @@ std::string Template::render(const nlohmann::json& event) const {
   const mustache::data data = toData(event);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->tmpl.render(data);
+}
+
+std::variant<JsonTemplate, std::vector<std::pair<std::string, std::string>>> JsonTemplate::compile(
+    const nlohmann::json& value) {
+  JsonTemplate out;
+  out.value_ = value;
+  std::vector<std::pair<std::string, std::string>> errors;
+  std::function<void(const nlohmann::json&, const nlohmann::json::json_pointer&)> walk =
+      [&](const nlohmann::json& node, const nlohmann::json::json_pointer& at) {
+        if (node.is_string()) {
+          auto tmpl = Template::compile(node.get<std::string>());
+          if (!tmpl) {
+            errors.emplace_back(at.to_string(), tmpl.status().message());
+          } else {
+            out.strings_.emplace_back(at, *tmpl);
+          }
+        } else if (node.is_object()) {
+          for (const auto& [k, v] : node.items()) walk(v, at / k);
+        } else if (node.is_array()) {
+          for (size_t i = 0; i < node.size(); ++i) walk(node[i], at / i);
+        }
+      };
+  walk(value, nlohmann::json::json_pointer());
+  if (!errors.empty()) return errors;
+  return out;
+}
+
+nlohmann::json JsonTemplate::render(const nlohmann::json& context) const {
+  nlohmann::json out = value_;
+  for (const auto& [at, tmpl] : strings_) out[at] = tmpl.render(context);
+  return out;
 }
 
 }  // namespace sanjog::routing

@@ -6,6 +6,9 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +26,23 @@ class Template {
 
  private:
   std::shared_ptr<const Impl> impl_;
+};
+
+// A JSON value whose every string is a mustache template: a message object
+// ({"text": "Order {{data.number}}"}, a template with parameters, ...).
+class JsonTemplate {
+ public:
+  JsonTemplate() = default;
+  // On errors, returns them as (JSON pointer below the value, reason).
+  static std::variant<JsonTemplate, std::vector<std::pair<std::string, std::string>>> compile(
+      const nlohmann::json& value);
+  // Thread-safe.
+  [[nodiscard]] nlohmann::json render(const nlohmann::json& context) const;
+  [[nodiscard]] bool empty() const { return value_.is_null(); }
+
+ private:
+  nlohmann::json value_;
+  std::vector<std::pair<nlohmann::json::json_pointer, Template>> strings_;
 };
 
 }  // namespace sanjog::routing

@@ -188,11 +188,27 @@ TEST(ConfigLoader, UnavailableFeaturesAreRejectedClearly) {
   auto c = nlohmann::json::parse(kValid, nullptr, true, true);
   c["bus"] = {{"backend", "nats"}};
   c["storage"]["encryption_key"] = "k";
-  c["automations"] = {{{"type", "away_message"}}};
   auto errors = errorsOf(c.dump());
   EXPECT_TRUE(hasError(errors, "", "/bus/backend", "not available")) << dump(errors);
   EXPECT_TRUE(hasError(errors, "", "/storage/encryption_key", "not available")) << dump(errors);
-  EXPECT_TRUE(hasError(errors, "", "/automations", "not available")) << dump(errors);
+}
+
+TEST(ConfigLoader, AutomationsAreCheckedAgainstTheirKindsSchema) {
+  auto c = nlohmann::json::parse(kValid, nullptr, true, true);
+  // An away message without its calendar, and a key no automation has.
+  c["automations"] = {{{"id", "away"}, {"type", "away_message"}, {"message", {{"text", "x"}}}},
+                      {{"id", "bot"},
+                       {"type", "keyword_bot"},
+                       {"rules", nlohmann::json::array()},
+                       {"colour", "red"}},
+                      {{"id", "x"}, {"type", "teleport"}}};
+  auto errors = errorsOf(c.dump());
+  EXPECT_TRUE(hasError(errors, "", "/automations/0", "calendar")) << dump(errors);
+  EXPECT_TRUE(hasError(errors, "", "/automations/1/colour", "unknown key")) << dump(errors);
+  EXPECT_TRUE(hasError(errors, "", "/automations/2/type", "")) << dump(errors);
+  c["automations"] = {
+      {{"id", "hours"}, {"type", "business_hours"}, {"weekly", {{"mon", {"09:00-17:00"}}}}}};
+  EXPECT_TRUE(errorsOf(c.dump()).empty()) << dump(errorsOf(c.dump()));
 }
 
 TEST(ConfigLoader, Durations) {
