@@ -1,9 +1,10 @@
 // Fuzzes the config loader (JSON with comments, schema validation, expansion,
-// plugin schema validation, filter and template compilation).
+// plugin schema validation, filter and template compilation, automations).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "automation/engine.h"
 #include "config/config_loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,6 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       text, "fuzz.json", [](const std::string& name) -> const nlohmann::json* {
         return name == "crm_webhook" ? &kSchema : nullptr;
       });
-  (void)result;
+  // Automations are compiled from a config that passed the schema.
+  if (auto* config = std::get_if<sanjog::config::Config>(&result)) {
+    auto engine = sanjog::automation::Engine::build(*config, nullptr);
+    (void)engine;
+  }
   return 0;
 }

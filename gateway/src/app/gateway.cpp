@@ -480,6 +480,11 @@ int Gateway::fireDueTimers() {
     for (auto& i : items) {
       effects.insert(effects.end(), i.on_commit.begin(), i.on_commit.end());
       i.on_commit.clear();
+      if (!i.event.type.empty()) {
+        effects.emplace_back([this, instance = i.event.instance, type = i.event.type] {
+          metrics_.events_published.Add({{"instance", instance}, {"type", type}}).Increment();
+        });
+      }
     }
     auto done = bus_.fireTimer(t.spec.key, t.spec.due_ms, state, std::move(items));
     if (!done) {

@@ -339,6 +339,10 @@ std::variant<std::shared_ptr<const Engine>, std::vector<config::ConfigError>> En
         if (spec.contains("text")) message["text"] = spec["text"];
         if (message.empty()) {
           errors.push_back({"", ep, "give a template (WhatsApp) or a text"});
+        } else if (impl->pluginOf(o.channel) == "channel_whatsapp" && !spec.contains("template")) {
+          errors.push_back({"", ep,
+                            "WhatsApp delivers only approved templates to customers who have not "
+                            "written in 24 hours; give a template"});
         }
         rule.message = templ(message, ep);
         if (spec.contains("sms")) rule.sms = templ(json{{"text", spec["sms"]}}, ep + "/sms");
@@ -366,6 +370,12 @@ std::variant<std::shared_ptr<const Engine>, std::vector<config::ConfigError>> En
                                     a.value("timezone", config.defaults.timezone), errors);
       }
       c.message = templ(member(a, "message"), ptr + "/message");
+      if (impl->pluginOf(c.channel) == "channel_whatsapp" &&
+          !member(a, "message").contains("template")) {
+        errors.push_back({"", ptr + "/message",
+                          "WhatsApp delivers only approved templates to customers who have not "
+                          "written in 24 hours; give message.template"});
+      }
       if (a.contains("sms")) c.sms = templ(json{{"text", a["sms"]}}, ptr + "/sms");
       for (const auto& w : folded(member(a, "stop_keywords"))) impl->stop_words.push_back(w);
       impl->carts.push_back(std::move(c));

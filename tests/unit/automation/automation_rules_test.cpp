@@ -87,7 +87,8 @@ json standardAutomations() {
         "sms": "{{data.customer.name}}, অর্ডার {{data.number}} পেয়েছি।"}}},
     {"id": "carts", "type": "cart_recovery", "channel": "wa", "delays": ["1h", "24h"],
      "quiet_hours": {"start": "22:00", "end": "09:00"},
-     "message": {"text": "আপনার কার্ট অপেক্ষা করছে ({{reminder}}): {{data.recovery_url}}"}},
+     "message": {"template": {"name": "cart_reminder", "language": "bn",
+                              "parameters": ["{{reminder}}", "{{data.recovery_url}}"]}}},
     {"id": "csat", "type": "csat_survey", "delay": "10m",
      "template": {"name": "csat_request", "language": "bn"}},
     {"id": "fb", "type": "fallback", "deadline": "10m"}
@@ -287,8 +288,8 @@ TEST_F(AutomationRules, CheckoutWithoutOrderRemindsTwiceAndEmitsAbandonedOnce) {
   advance(kMin);
   auto sends = sendsFrom("carts");
   ASSERT_EQ(sends.size(), 1u);
-  EXPECT_EQ(sends[0]["data"]["message"]["text"],
-            "আপনার কার্ট অপেক্ষা করছে (1): https://x.myshopify.com/r/chk-1");
+  EXPECT_EQ(sends[0]["data"]["message"]["template"]["parameters"],
+            json({"1", "https://x.myshopify.com/r/chk-1"}));
   EXPECT_EQ(sends[0]["data"]["to"], kPhone);
   auto abandoned = events("checkout.abandoned");
   ASSERT_EQ(abandoned.size(), 1u);
@@ -657,6 +658,7 @@ TEST(AutomationConfig, ProblemsAreReportedWithPointers) {
     {"id": "away", "type": "away_message", "calendar": "missing", "message": {"text": "x"}},
     {"id": "orders", "type": "order_notifications", "channel": "nowhere", "events": {}},
     {"id": "bot", "type": "keyword_bot", "rules": [{"pattern": "(", "reply": {"text": "x"}}]},
+    {"id": "texts", "type": "cart_recovery", "channel": "wa", "message": {"text": "x"}},
     {"id": "carts", "type": "cart_recovery", "channel": "wa", "delays": ["soon"],
      "quiet_hours": {"start": "22:00", "end": "9"}, "message": {"text": "{{#x}}"}},
     {"id": "wa", "type": "fallback"}
@@ -668,8 +670,8 @@ TEST(AutomationConfig, ProblemsAreReportedWithPointers) {
     pointers.insert(e.pointer);
   for (const char* p :
        {"/automations/0/calendar", "/automations/1/channel", "/automations/2/rules/0/pattern",
-        "/automations/3/delays/0", "/automations/3/quiet_hours/end", "/automations/3/message/text",
-        "/automations/4/id"}) {
+        "/automations/3/message", "/automations/4/delays/0", "/automations/4/quiet_hours/end",
+        "/automations/4/message/text", "/automations/5/id"}) {
     EXPECT_TRUE(pointers.count(p)) << p;
   }
 }
