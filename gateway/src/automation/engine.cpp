@@ -161,6 +161,17 @@ struct Engine::Impl {
       }
     };
   }
+  // After commit: the seconds since a "<ms>|<channel>" mark, given to
+  // `observe` with the channel (KPI histograms).
+  using Observe = void (*)(metrics::Metrics&, const std::string& channel, double seconds);
+  std::function<void()> since(const std::string& mark, int64_t now, Observe observe) const {
+    const auto [at, channel] = splitMark(mark);
+    const double seconds = at > 0 && now > at ? double(now - at) / 1000.0 : 0.0;
+    auto* m = metrics;
+    return [m, channel = channel, seconds, observe] {
+      if (m != nullptr) observe(*m, channel, seconds);
+    };
+  }
   void countNow(const std::string& automation, const std::string& result) const {
     count(automation, result)();
   }
@@ -657,17 +668,12 @@ void Engine::Impl::onSend(const Trigger& t, bus::AppendItem& item, bus::Bus& bus
   // automation starts on its own (reminders, surveys) answer nobody.
   if (t.from_automation) return;
   if (auto waiting = bus.kvGet(kStateInstance, "await:" + conv)) {
-    const auto [since, channel] = splitMark(*waiting);
     item.state.push_back(erase("await:" + conv));
-    const double seconds = since > 0 && now > since ? double(now - since) / 1000.0 : 0.0;
-    auto* m = metrics;
-    item.on_commit.push_back([m, channel = channel, seconds] {
-      if (m != nullptr) {
-        m->first_response
-            .Add({{"channel", channel}, {"kind", "human"}}, metrics::conversationBuckets())
-            .Observe(seconds);
-      }
-    });
+    item.on_commit.push_back(
+        since(*waiting, now, [](metrics::Metrics& m, const std::string& ch, double s) {
+          m.first_response.Add({{"channel", ch}, {"kind", "human"}}, metrics::conversationBuckets())
+              .Observe(s);
+        }));
   }
   item.state.push_back(put("human:" + conv, std::to_string(now), 7 * kDay));
 }
@@ -679,15 +685,11 @@ void Engine::Impl::onResolved(const Trigger& t, bus::AppendItem& item, bus::Bus&
                                : t.conversation_id;
   if (conv.empty()) return;
   if (auto opened = bus.kvGet(kStateInstance, "opened:" + conv)) {
-    const auto [since, channel] = splitMark(*opened);
     item.state.push_back(erase("opened:" + conv));
-    const double seconds = since > 0 && now > since ? double(now - since) / 1000.0 : 0.0;
-    auto* m = metrics;
-    item.on_commit.push_back([m, channel = channel, seconds] {
-      if (m != nullptr) {
-        m->resolution.Add({{"channel", channel}}, metrics::conversationBuckets()).Observe(seconds);
-      }
-    });
+    item.on_commit.push_back(
+        since(*opened, now, [](metrics::Metrics& m, const std::string& ch, double s) {
+          m.resolution.Add({{"channel", ch}}, metrics::conversationBuckets()).Observe(s);
+        }));
   }
   item.state.push_back(erase("handoff:" + conv));  // the bot may answer the next question
   if (csats.empty()) return;

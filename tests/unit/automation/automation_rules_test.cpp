@@ -16,6 +16,7 @@
 #include "metrics/metrics.h"
 #include "plugin_host/http_client.h"
 #include "plugin_host/plugin_library.h"
+#include "support/event_schema.h"
 
 namespace sanjog {
 namespace {
@@ -105,6 +106,11 @@ class AutomationRules : public ::testing::Test {
     open(standardAutomations());
   }
   void TearDown() override {
+    // Whatever the automations stored is a valid event of its documented type.
+    for (const char* type : {"message.send", "checkout.abandoned", "csat.response",
+                             "conversation.handoff", "message.received", "order.created"}) {
+      for (const auto& e : events(type)) EXPECT_EQ(testing::validateEvent(e), "") << e.dump(2);
+    }
     gateway_.reset();
     bus_.reset();
     std::filesystem::remove_all(dir_);
@@ -175,7 +181,9 @@ class AutomationRules : public ::testing::Test {
     }
     return out;
   }
-  double counter(const std::string& family, const std::map<std::string, std::string>& labels) {
+  // The sample of a family with these labels (a copy), if any.
+  std::optional<prometheus::ClientMetric> sample(const std::string& family,
+                                                 const std::map<std::string, std::string>& labels) {
     for (const auto& f : metrics_.registry()->Collect()) {
       if (f.name != family) continue;
       for (const auto& m : f.metric) {
@@ -185,29 +193,21 @@ class AutomationRules : public ::testing::Test {
           for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
           all = all && found;
         }
-        if (!all) continue;
-        if (f.type == prometheus::MetricType::Histogram) {
-          return static_cast<double>(m.histogram.sample_count);
-        }
-        return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+        if (all) return m;
       }
     }
-    return 0;
+    return std::nullopt;
+  }
+  // Counter or gauge value, or a histogram's sample count; 0 when absent.
+  double counter(const std::string& family, const std::map<std::string, std::string>& labels) {
+    const auto m = sample(family, labels);
+    if (!m) return 0;
+    if (m->histogram.sample_count > 0) return static_cast<double>(m->histogram.sample_count);
+    return m->counter.value + m->gauge.value;
   }
   double histogramSum(const std::string& family, const std::map<std::string, std::string>& labels) {
-    for (const auto& f : metrics_.registry()->Collect()) {
-      if (f.name != family) continue;
-      for (const auto& m : f.metric) {
-        bool all = true;
-        for (const auto& [k, v] : labels) {
-          bool found = false;
-          for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
-          all = all && found;
-        }
-        if (all) return m.histogram.sample_sum;
-      }
-    }
-    return -1;
+    const auto m = sample(family, labels);
+    return m ? m->histogram.sample_sum : -1;
   }
   void advance(int64_t ms) {
     clock_ += ms;

@@ -2,16 +2,12 @@
 // and the example it carries validates against it; the normalizer's output
 // for a plugin-emitted event validates too.
 #include <gtest/gtest.h>
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validation_results.hpp>
-#include <valijson/validator.hpp>
 
 #include <filesystem>
 #include <fstream>
 
 #include "common/cloud_event.h"
+#include "support/event_schema.h"
 
 namespace sanjog {
 namespace {
@@ -24,21 +20,7 @@ nlohmann::json load(const std::filesystem::path& p) {
 }
 
 std::string validate(const nlohmann::json& schema_doc, const nlohmann::json& doc) {
-  valijson::Schema schema;
-  valijson::SchemaParser parser;
-  valijson::adapters::NlohmannJsonAdapter sa(schema_doc);
-  parser.populateSchema(sa, schema);
-  valijson::Validator validator;
-  valijson::ValidationResults results;
-  valijson::adapters::NlohmannJsonAdapter da(doc);
-  if (validator.validate(schema, da, &results)) return "";
-  std::string out;
-  valijson::ValidationResults::Error e;
-  while (results.popError(e)) {
-    for (const auto& c : e.context) out += c;
-    out += ": " + e.description + "\n";
-  }
-  return out;
+  return testing::validateAgainst(schema_doc, doc);
 }
 
 TEST(EventSchemas, EveryDocumentedTypeHasAValidSchemaAndExample) {

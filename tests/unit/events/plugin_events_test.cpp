@@ -3,12 +3,6 @@
 // routes, the CRM and the docs can rely on the schemas.
 #include <gtest/gtest.h>
 
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validation_results.hpp>
-#include <valijson/validator.hpp>
-
 #include <filesystem>
 #include <fstream>
 
@@ -16,6 +10,7 @@
 #include "hubspot.hpp"
 #include "messaging.hpp"
 #include "shopify.hpp"
+#include "support/event_schema.h"
 #include "support/fixtures.h"
 #include "telegram.hpp"
 #include "twilio.hpp"
@@ -25,28 +20,7 @@
 namespace sanjog {
 namespace {
 
-std::string validateAs(const nlohmann::json& event) {
-  const auto path = std::filesystem::path(SANJOG_SOURCE_DIR) / "config" / "events" /
-                    (event["type"].get<std::string>() + ".schema.json");
-  std::ifstream in(path);
-  if (!in) return "no schema for " + event["type"].get<std::string>();
-  const auto schema_doc = nlohmann::json::parse(in);
-  valijson::Schema schema;
-  valijson::SchemaParser parser;
-  valijson::adapters::NlohmannJsonAdapter sa(schema_doc);
-  parser.populateSchema(sa, schema);
-  valijson::Validator validator;
-  valijson::ValidationResults results;
-  valijson::adapters::NlohmannJsonAdapter da(event);
-  if (validator.validate(schema, da, &results)) return "";
-  std::string out;
-  valijson::ValidationResults::Error e;
-  while (results.popError(e)) {
-    for (const auto& c : e.context) out += c;
-    out += ": " + e.description + "\n";
-  }
-  return out;
-}
+std::string validateAs(const nlohmann::json& event) { return testing::validateEvent(event); }
 
 void expectValid(const std::vector<nlohmann::json>& events, const std::string& instance) {
   ASSERT_FALSE(events.empty());
