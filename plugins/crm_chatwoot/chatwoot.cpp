@@ -336,14 +336,39 @@ sdk::Result<std::string> Chatwoot::ensureConversation(const json& data,
 
 DeliveryResult Chatwoot::deliver(const sdk::Delivery& delivery) {
   const json event = json::parse(delivery.event, nullptr, false);
-  if (!event.is_object() || str(event, "type") != "message.received" ||
+  const std::string type = event.is_object() ? str(event, "type") : "";
+  if ((type != "message.received" && type != "conversation.handoff" && type != "message.send") ||
       !member(event, "data").is_object()) {
-    return DeliveryResult::permanent(Code::kInvalidArgument,
-                                     "crm_chatwoot delivers message.received events");
+    return DeliveryResult::permanent(
+        Code::kInvalidArgument,
+        "crm_chatwoot delivers message.received, conversation.handoff and message.send events");
   }
   const json& data = event["data"];
   if (str(data, "conversation_id").empty()) {
     return DeliveryResult::permanent(Code::kInvalidArgument, "the message has no conversation");
+  }
+  if (type == "message.send") {
+    // What Sanjog sent on its own (a bot answer, an away message, a
+    // survey), shown to the agents as a private note: private notes never go
+    // back out, so this cannot loop. Sends of a conversation Chatwoot does
+    // not have are not added.
+    const auto known = host_.kvGet("conv:" + str(data, "conversation_id"));
+    if (!known) return DeliveryResult::success("", 200);
+    const json& m = member(data, "message");
+    std::string text = str(m, "text");
+    if (text.empty()) text = str(member(m, "interactive"), "body");
+    if (text.empty() && member(m, "template").is_object()) {
+      text = "template " + str(m["template"], "name");
+    }
+    std::string from = str(event, "source");
+    if (const size_t slash = from.rfind('/'); slash != std::string::npos) {
+      from = from.substr(slash + 1);
+    }
+    return postMessage(*known, data,
+                       {{"content", "[" + from + "] " + text},
+                        {"message_type", "outgoing"},
+                        {"private", true},
+                        {"content_attributes", {{"sanjog_event_id", str(event, "id")}}}});
   }
   std::optional<DeliveryResult> failure;
   auto cw = ensureConversation(data, &failure);
@@ -351,17 +376,35 @@ DeliveryResult Chatwoot::deliver(const sdk::Delivery& delivery) {
     return failure ? *failure
                    : DeliveryResult::permanent(cw.status().code(), cw.status().message());
   }
+  if (type == "conversation.handoff") {
+    // The bot stepped back: reopen the conversation for the agents, with a
+    // private note saying why.
+    Call opened = call("POST", settings_.accountUrl("/conversations/" + *cw + "/toggle_status"),
+                       {{"status", "open"}});
+    if (opened.failure && opened.status != 404) return failed(opened, "reopening the conversation");
+    std::string note = "The customer asked for a person";
+    if (auto t = str(data, "text"); !t.empty()) note += ": \"" + t + "\"";
+    return postMessage(*cw, data,
+                       {{"content", note},
+                        {"message_type", "outgoing"},
+                        {"private", true},
+                        {"content_attributes", {{"sanjog_event_id", str(event, "id")}}}});
+  }
   const json& m = member(data, "message");
-  json body = {{"content", renderIncoming(m)},
-               {"message_type", "incoming"},
-               {"private", false},
-               {"content_type", "text"},
-               {"content_attributes", {{"sanjog_event_id", str(event, "id")}}}};
-  Call posted = call("POST", settings_.accountUrl("/conversations/" + *cw + "/messages"), body);
+  return postMessage(*cw, data,
+                     {{"content", renderIncoming(m)},
+                      {"message_type", "incoming"},
+                      {"private", false},
+                      {"content_type", "text"},
+                      {"content_attributes", {{"sanjog_event_id", str(event, "id")}}}});
+}
+
+DeliveryResult Chatwoot::postMessage(const std::string& cw, const json& data, const json& body) {
+  Call posted = call("POST", settings_.accountUrl("/conversations/" + cw + "/messages"), body);
   if (posted.failure && posted.status == 404) {
     // The conversation was deleted in Chatwoot: start a new one on the retry.
     (void)host_.kvDelete("conv:" + str(data, "conversation_id"));
-    (void)host_.kvDelete("cw:" + *cw);
+    (void)host_.kvDelete("cw:" + cw);
     return DeliveryResult::retry(Code::kNotFound, "the Chatwoot conversation is gone; recreating",
                                  0);
   }

@@ -1,9 +1,11 @@
 // crm_chatwoot: a Chatwoot API-channel inbox as the agents' inbox.
 //
-// Outbound (action "deliver", for message.received): finds or creates the
+// Outbound (action "deliver"): for message.received, finds or creates the
 // contact (identifier = the conversation address: E.164 or channel id) and
 // one Chatwoot conversation per Sanjog conversation, then adds the
-// customer's message as "incoming". Inbound (webhook): an agent's outgoing,
+// customer's message as "incoming". conversation.handoff reopens the
+// conversation with a private note; a message.send (what automations sent)
+// becomes a private note, so agents see the bot's answers. Inbound (webhook): an agent's outgoing,
 // non-private message becomes message.send back to the conversation's
 // channel and contact; a conversation resolved in Chatwoot becomes
 // conversation.resolved. The incoming messages Sanjog created come back as
@@ -63,6 +65,10 @@ class Chatwoot {
     std::optional<sdk::DeliveryResult> failure;  // transport or classified API error
   };
   Call call(const std::string& method, const std::string& url, const nlohmann::json& body);
+  // Adds a message to Chatwoot conversation `cw`; a deleted conversation is
+  // forgotten so the retry opens a new one.
+  sdk::DeliveryResult postMessage(const std::string& cw, const nlohmann::json& data,
+                                  const nlohmann::json& body);
   sdk::Result<std::string> ensureConversation(const nlohmann::json& data,
                                               std::optional<sdk::DeliveryResult>* failure);
   sdk::DeliveryResult failed(const Call& c, const std::string& what);

@@ -388,7 +388,8 @@ int SanjogApp::serve(config::Config cfg) {
     log::error(kLog, "cannot listen", {{"reason", e.what()}});
     return EXIT_IOERR;
   }
-  bus_->start([this](const bus::Delivery& d) { return gateway_->deliver(d); }, workers);
+  bus_->start([this](const bus::Delivery& d) { return gateway_->deliver(d); }, workers,
+              [this](const bus::Delivery& d) { gateway_->deliveryExpired(d); });
   gateway_->startTimers();
   writePortsFile(public_listener->port(), admin_listener->port());
   std::thread signals([this] { signalLoop(); });

@@ -363,6 +363,10 @@ Result<std::vector<bus::AppendItem>> Gateway::prepare(const Runtime& rt,
       const std::string action = it != rt.instances.end() ? sendAction(*it->second) : std::string();
       if (!target.empty() && !to.empty() && !action.empty()) {
         if (conv.empty()) conv = conversationId(target, to);
+        // Route targets (a helpdesk showing what was sent) see the conversation too.
+        if (stringAt(data, "conversation_id").empty()) data["conversation_id"] = conv;
+        if (stringAt(event, "subject").empty()) event["subject"] = conv;
+        rec.subject = conv;
         trigger_conv = conv;
         trigger_instance = target;
         trigger_address = to;
@@ -830,6 +834,19 @@ bus::DeliveryResult Gateway::deliver(const bus::Delivery& d) {
                {"message", result.message}});
   }
   return result;
+}
+
+void Gateway::deliveryExpired(const bus::Delivery& d) {
+  auto rt = runtime();
+  if (!rt || !rt->automations) return;
+  bus::DeliveryResult expired;
+  expired.outcome = bus::Outcome::kPermanent;
+  expired.reason = Code::kTimeout;
+  expired.message = "expired";
+  auto decision = rt->automations->onDeliveryResult(d, expired, bus_, now());
+  if (decision.kind == automation::Decision::Kind::kFire) {
+    (void)commitDecision(*rt, std::move(decision), "expiry");
+  }
 }
 
 nlohmann::json Gateway::instancesJson() {

@@ -78,8 +78,10 @@ class Gateway {
   // HostServices::emit: an event produced by a plugin outside a webhook.
   Status emitFromPlugin(const std::string& instance, std::string_view event_json);
 
-  // Bus delivery callback.
+  // Bus delivery callbacks.
   bus::DeliveryResult deliver(const bus::Delivery& delivery);
+  // A delivery ran out of retry time: its fallback, if it has one.
+  void deliveryExpired(const bus::Delivery& delivery);
 
   // Admin listener.
   nlohmann::json instancesJson();

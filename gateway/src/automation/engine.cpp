@@ -1009,8 +1009,9 @@ Decision Engine::onDeliveryResult(const bus::Delivery& delivery, const bus::Deli
   const json& list = member(member(send, "data"), "fallback");
   if (!list.is_array() || list.empty()) return d;
   if (result.outcome == bus::Outcome::kPermanent || result.reason == Code::kOutsideWindow) {
-    const std::string why =
-        result.reason == Code::kOutsideWindow ? "outside_window" : "permanent_failure";
+    const std::string why = result.reason == Code::kOutsideWindow ? "outside_window"
+                            : result.message == "expired"         ? "expired"
+                                                                  : "permanent_failure";
     if (auto next = I.nextHop(send, delivery.idempotency_key, why, bus)) {
       d.kind = Decision::Kind::kFire;
       d.events.push_back(std::move(*next));

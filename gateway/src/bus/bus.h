@@ -169,6 +169,10 @@ struct DeliveryResult {
 
 // Called on a worker thread for each attempt. Must not throw.
 using DeliverFn = std::function<DeliveryResult(const Delivery&)>;
+// Called when a retried delivery runs out of time (it becomes a dead letter
+// with reason "expired"), before that is stored: a crash in between repeats
+// the attempt and the call.
+using ExpiredFn = std::function<void(const Delivery&)>;
 
 struct TargetOptions {
   config::RetryPolicy retry;
@@ -230,8 +234,9 @@ class Bus {
   // commit). A duplicate stores nothing (no deliveries either).
   virtual Result<std::vector<AppendOutcome>> append(std::vector<AppendItem> items) = 0;
 
-  // Starts the dispatcher and `workers` delivery threads calling `deliver`.
-  virtual void start(DeliverFn deliver, int workers) = 0;
+  // Starts the dispatcher and `workers` delivery threads calling `deliver`
+  // (and `expired`, if given, see ExpiredFn).
+  virtual void start(DeliverFn deliver, int workers, ExpiredFn expired = nullptr) = 0;
   // Stops dispatching new attempts, waits up to `grace` for attempts in
   // flight, then returns. Pending deliveries stay stored. Idempotent.
   virtual void stop(std::chrono::milliseconds grace) = 0;

@@ -709,12 +709,13 @@ Result<bool> EmbeddedBus::postponeTimer(const std::string& key, int64_t due_ms,
 
 // -------------------------------------------------------------- dispatch --
 
-void EmbeddedBus::start(DeliverFn deliver, int workers) {
+void EmbeddedBus::start(DeliverFn deliver, int workers, ExpiredFn expired) {
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
   if (started_) return;
   started_ = true;
   dispatch_stop_ = false;
   deliver_ = std::move(deliver);
+  expired_ = std::move(expired);
   worker_count_ = std::max(1, workers);
   for (int i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { workerLoop(); });
   dispatcher_ = std::thread([this] { dispatcherLoop(); });
@@ -925,6 +926,13 @@ void EmbeddedBus::runDelivery(int64_t id) {
       if (next_ms - d.created_ms > policy.max_age.count()) {
         state = "dead";
         dead_reason = "expired";
+        if (expired_) {
+          try {
+            expired_(d);
+          } catch (const std::exception& e) {
+            log::error(kLog, "expiry hook failed", {{"id", d.id}, {"reason", e.what()}});
+          }
+        }
       }
       break;
     }

@@ -42,7 +42,7 @@ class EmbeddedBus final : public Bus {
   EmbeddedBus& operator=(const EmbeddedBus&) = delete;
 
   Result<std::vector<AppendOutcome>> append(std::vector<AppendItem> items) override;
-  void start(DeliverFn deliver, int workers) override;
+  void start(DeliverFn deliver, int workers, ExpiredFn expired = nullptr) override;
   void stop(std::chrono::milliseconds grace) override;
   void setTargets(std::map<std::string, TargetOptions> targets) override;
   void disableTarget(const std::string& target) override;
@@ -135,6 +135,7 @@ class EmbeddedBus final : public Bus {
   uint64_t wake_generation_ = 0;
   int64_t last_purge_ms_ = 0;
   DeliverFn deliver_;
+  ExpiredFn expired_;
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
   std::mutex rng_mutex_;

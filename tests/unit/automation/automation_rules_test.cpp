@@ -568,6 +568,17 @@ TEST_F(FallbackRules, OutsideWindowAlsoFallsBack) {
   EXPECT_EQ(decision.events[0].event["data"]["cause"]["reason"], "outside_window");
 }
 
+TEST_F(FallbackRules, RetriesThatRunOutOfTimeFallBack) {
+  const auto d = waDelivery();
+  bus::DeliveryResult r;
+  r.outcome = bus::Outcome::kPermanent;
+  r.reason = Code::kTimeout;
+  r.message = "expired";  // what Gateway::deliveryExpired passes
+  auto decision = engine().onDeliveryResult(d, r, *bus_, clock_);
+  ASSERT_EQ(decision.events.size(), 1u);
+  EXPECT_EQ(decision.events[0].event["data"]["cause"]["reason"], "expired");
+}
+
 TEST_F(FallbackRules, RetriesDoNotFallBack) {
   const auto d = waDelivery();
   bus::DeliveryResult r;

@@ -250,7 +250,15 @@ TEST_F(BusTest, MaxAgeTurnsRetriesIntoADeadLetter) {
   std::vector<DeliveryResult> failures(100, result(Outcome::kRetry));
   rec.script("t", failures);
   ASSERT_TRUE(bus_->append({item("evt_m", "", {"t"})}));
-  startWith(rec);
+  // The expiry hook (fallback) hears of it once, before the dead letter is stored.
+  std::atomic<int> expired{0};
+  std::atomic<bool> pending_when_called{false};
+  bus_->setTargets({{"t", TargetOptions{fastPolicy()}}});
+  bus_->start([&rec](const Delivery& d) { return rec(d); }, 4,
+              [&](const Delivery& d) {
+                ++expired;
+                pending_when_called = bus_->event(d.event_id)->deliveries[0].state == "pending";
+              });
   for (size_t n = 1; n < 40; ++n) {
     ASSERT_TRUE(waitAttempts("evt_m", n));
     if (bus_->event("evt_m")->deliveries[0].state == "dead") break;
@@ -258,6 +266,8 @@ TEST_F(BusTest, MaxAgeTurnsRetriesIntoADeadLetter) {
   }
   ASSERT_TRUE(waitState("evt_m", "dead"));
   EXPECT_EQ(bus_->deadLetters({})[0].dead_reason, "expired");
+  EXPECT_EQ(expired.load(), 1);
+  EXPECT_TRUE(pending_when_called.load());
   bus_->stop(1s);
 }
 

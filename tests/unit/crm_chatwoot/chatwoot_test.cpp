@@ -61,6 +61,9 @@ class ChatwootTest : public ::testing::Test {
       }
       if (url == std::string(kBase) + "/conversations")
         return HttpResponse{200, {}, R"({"id":12})"};
+      if (url == std::string(kBase) + "/conversations/12/toggle_status") {
+        return HttpResponse{200, {}, R"({"payload":{"success":true,"current_status":"open"}})"};
+      }
       if (url == std::string(kBase) + "/conversations/12/messages") {
         return HttpResponse{message_status_, {}, R"({"id":99,"message_type":0})"};
       }
@@ -169,6 +172,48 @@ TEST_F(ChatwootTest, AgentRepliesBecomeMessageSendAndNothingLoops) {
   EXPECT_EQ(res.events[0]["type"], "conversation.resolved");
   EXPECT_EQ(res.events[0]["data"], json({{"conversation_id", "conv_abc"}, {"agent", "Agent"}}));
   EXPECT_EQ(res.events[0]["providerid"], "chatwoot:resolved:6b1c0d2e");
+}
+
+TEST_F(ChatwootTest, HandOffReopensWithANoteAndBotAnswersBecomePrivateNotes) {
+  json handoff = {{"id", "evt_h"},
+                  {"type", "conversation.handoff"},
+                  {"source", "/automations/bot"},
+                  {"data",
+                   {{"conversation_id", "conv_abc"},
+                    {"reason", "keyword"},
+                    {"text", "মানুষ চাই"},
+                    {"channel", "whatsapp"},
+                    {"address", "+8801711000001"},
+                    {"contact", {{"phone", "+8801711000001"}, {"name", "রহিমা"}}}}}};
+  auto r = host_.deliver("deliver", handoff.dump(), "evt_h.0");
+  ASSERT_EQ(r.outcome, Outcome::kSuccess) << r.message;
+  ASSERT_EQ(requestsTo("/conversations/12/toggle_status").size(), 1u);
+  EXPECT_EQ(json::parse(requestsTo("/conversations/12/toggle_status")[0].body)["status"], "open");
+  auto note = json::parse(requestsTo("/conversations/12/messages").at(0).body);
+  EXPECT_EQ(note["private"], true);
+  EXPECT_EQ(note["content"], "The customer asked for a person: \"মানুষ চাই\"");
+
+  json answer = {{"id", "evt_b"},
+                 {"type", "message.send"},
+                 {"source", "/automations/bot"},
+                 {"data",
+                  {{"conversation_id", "conv_abc"},
+                   {"instance", "wa"},
+                   {"to", "+8801711000001"},
+                   {"message", {{"text", "দাম ৳৪,২০০"}}}}}};
+  ASSERT_EQ(host_.deliver("deliver", answer.dump(), "evt_b.0").outcome, Outcome::kSuccess);
+  auto shown = json::parse(requestsTo("/conversations/12/messages").at(1).body);
+  EXPECT_EQ(shown["content"], "[bot] দাম ৳৪,২০০");
+  EXPECT_EQ(shown["private"], true);
+  EXPECT_EQ(shown["message_type"], "outgoing");
+
+  // A send in a conversation Chatwoot does not have adds nothing.
+  answer["data"]["conversation_id"] = "conv_elsewhere";
+  ASSERT_EQ(host_.deliver("deliver", answer.dump(), "evt_c.0").outcome, Outcome::kSuccess);
+  EXPECT_EQ(requestsTo("/conversations/12/messages").size(), 2u);
+  // Other events are refused for good.
+  json order = {{"id", "evt_o"}, {"type", "order.created"}, {"data", {{"conversation_id", "x"}}}};
+  EXPECT_EQ(host_.deliver("deliver", order.dump(), "evt_o.0").outcome, Outcome::kPermanent);
 }
 
 TEST_F(ChatwootTest, SignedWebhooksWhenASecretIsConfigured) {
