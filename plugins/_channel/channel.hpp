@@ -37,6 +37,10 @@ nlohmann::json cloudEvent(std::string_view type, std::string_view provider_id, n
 
 // String member or "" (never throws on a wrong type).
 std::string str(const nlohmann::json& obj, const char* key);
+// The member `key` of an object, or null (for a missing key or a non-object).
+const nlohmann::json& member(const nlohmann::json& obj, const char* key);
+// An id that providers send as a number or a string, as text ("" otherwise).
+std::string idText(const nlohmann::json& v);
 
 // The 24-hour (or longer) customer-service window of messaging platforms,
 // counted from the contact's last inbound message. The gateway records that

@@ -16,13 +16,6 @@ constexpr size_t kOutboxSize = 50;                        // messages remembered
 constexpr int64_t kOutboxTtlMs = 8LL * 24 * 3600 * 1000;  // longer than the HUMAN_AGENT window
 constexpr int64_t kMediaTtlMs = 7LL * 24 * 3600 * 1000;
 
-const json& member(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
 std::string senderOf(const json& item) {
   const json& s = member(item, "sender");
   if (auto id = str(s, "id"); !id.empty()) return id;

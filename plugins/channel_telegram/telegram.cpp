@@ -7,6 +7,8 @@
 
 namespace sanjog::plugins::channel_telegram {
 
+using channel::idText;
+using channel::member;
 using channel::str;
 using nlohmann::json;
 using sdk::Code;
@@ -74,20 +76,6 @@ const char* const kConfigSchema = R"json({
 })json";
 
 namespace {
-
-const json& member(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string idText(const json& v) {
-  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  if (v.is_string()) return v.get<std::string>();
-  return {};
-}
 
 json fileAttachment(const std::string& kind, const json& f, const std::string& mime_fallback) {
   json a = {{"kind", kind}, {"media_id", str(f, "file_id")}};

@@ -5,6 +5,7 @@
 
 namespace sanjog::plugins::channel_whatsapp {
 
+using channel::member;
 using channel::str;
 using nlohmann::json;
 using sdk::Code;
@@ -12,13 +13,6 @@ using sdk::Code;
 namespace {
 
 constexpr size_t kMaxItems = 1000;  // messages + statuses in one POST
-
-const json& member(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
 
 json mediaAttachment(const std::string& kind, const json& m) {
   json a = {{"kind", kind}};

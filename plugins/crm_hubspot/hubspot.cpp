@@ -7,6 +7,8 @@
 
 namespace sanjog::plugins::crm_hubspot {
 
+using channel::idText;
+using channel::member;
 using channel::str;
 using nlohmann::json;
 using sdk::Code;
@@ -75,20 +77,6 @@ const char* const kConfigSchema = R"json({
 })json";
 
 namespace {
-
-const json& member(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string idText(const json& v) {
-  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  if (v.is_string()) return v.get<std::string>();
-  return {};
-}
 
 // The contact part of an event: data.contact (messages) or data.customer
 // (orders, checkouts).

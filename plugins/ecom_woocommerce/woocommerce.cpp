@@ -4,6 +4,7 @@
 
 namespace sanjog::plugins::ecom_woocommerce {
 
+using channel::member;
 using channel::str;
 using nlohmann::json;
 using sdk::Code;
@@ -44,13 +45,6 @@ const char* const kConfigSchema = R"json({
 })json";
 
 namespace {
-
-const json& member(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
 
 std::string text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
