@@ -31,7 +31,7 @@ stage "ASan+UBSan build (build-asan/)"
 asan=build-asan
 if [ ! -f "$asan/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-    -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+    -DCMAKE_C_FLAGS_DEBUG="-gline-tables-only -O1" -DCMAKE_CXX_FLAGS_DEBUG="-gline-tables-only -O1" \
     -DSANJOG_SANITIZE=ON -DSANJOG_FUZZ=ON >/dev/null
 fi
 cmake --build "$asan" -j"$(nproc)"
