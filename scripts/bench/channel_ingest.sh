@@ -5,7 +5,11 @@
 # group-committed SQLite write) before the 200. Every request is a new wamid
 # with Bengali text, as Meta sends it (minified, \u-escaped).
 # Not a test: numbers go to docs/performance.md by hand.
-# Usage: [SYNC=full|normal] scripts/bench/channel_ingest.sh [build-dir] [seconds] [connections]
+# With AUTOMATIONS=1 a keyword bot, a greeting and an away message are
+# configured too: every message (each from a new contact) is answered, so each
+# webhook stores two events, their KPI state and a delivery (to a Graph API
+# stand-in on a closed port: the deliveries retry in the background).
+# Usage: [SYNC=full|normal] [AUTOMATIONS=1] scripts/bench/channel_ingest.sh [build-dir] [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"; secs="${2:-10}"; conns="${3:-64}"; threads=2
@@ -23,8 +27,19 @@ cat >"$work/bench.json" <<JSON
   "storage": { "path": "$work/bench.db", "sync": "${SYNC:-normal}" },
   "plugin_dir": "$(realpath "$build/lib/sanjog/plugins")",
   "instances": [ { "id": "wa", "plugin": "channel_whatsapp",
-    "config": { "phone_number_id": "1122334455667", "access_token": "bench-access-token-0123456789",
-                "app_secret": "$secret", "verify_token": "bench-verify" } } ] }
+    "config": { "api_base": "http://127.0.0.1:9", "phone_number_id": "1122334455667",
+                "access_token": "bench-access-token-0123456789",
+                "app_secret": "$secret", "verify_token": "bench-verify" } } ]
+  $(if [ "${AUTOMATIONS:-0}" = 1 ]; then cat <<'AUTO'
+  , "automations": [
+    { "id": "hours", "type": "business_hours", "weekly": { "sat": ["10:00-20:00"] } },
+    { "id": "away", "type": "away_message", "calendar": "hours", "message": { "text": "বন্ধ" } },
+    { "id": "hello", "type": "greeting", "message": { "text": "স্বাগতম {{data.contact.name}}" } },
+    { "id": "bot", "type": "keyword_bot",
+      "rules": [ { "keywords": ["অর্ডার", "order"], "reply": { "text": "অর্ডারের খবর শীঘ্রই" } } ],
+      "handoff": { "keywords": ["মানুষ"] } } ]
+AUTO
+fi) }
 JSON
 "$bin" --config "$work/bench.json" --ports-file "$work/bench.ports" >"$work/bench.log" 2>&1 &
 pid=$!
@@ -66,9 +81,9 @@ local codes = {}
 function response(status) codes[status] = (codes[status] or 0) + 1 end
 function done() for k, v in pairs(codes) do io.write("status ", k, ": ", v, "\n") end end
 LUA
-echo "== channel_whatsapp ingest: wrk -t$threads -c$conns -d${secs}s, sync=${SYNC:-normal}"
+echo "== channel_whatsapp ingest: wrk -t$threads -c$conns -d${secs}s, sync=${SYNC:-normal}, automations=${AUTOMATIONS:-0}"
 REQS="$work/requests.tsv" wrk -t$threads -c"$conns" -d"${secs}s" --latency -s "$work/ingest.lua" \
   "http://127.0.0.1:$port/"
 admin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$work/bench.ports")
-curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^sanjog_(webhook_requests_total|events_published_total|events_deduplicated_total)' || true
+curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^sanjog_(webhook_requests_total|events_published_total|events_deduplicated_total|automation_actions_total|first_response_seconds_count)' || true
 echo "sanjogd RSS after the run: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"

@@ -40,13 +40,6 @@ int64_t toInt(const std::optional<std::string>& v) {
   }
 }
 
-// "<ms>|<channel>" values of the KPI state.
-std::pair<int64_t, std::string> splitMark(const std::string& v) {
-  const size_t bar = v.find('|');
-  if (bar == std::string::npos) return {toInt(v), "unknown"};
-  return {toInt(v.substr(0, bar)), v.substr(bar + 1)};
-}
-
 bus::StateWrite put(const std::string& key, const std::string& value, int64_t ttl_ms,
                     bool only_if_absent = false) {
   return bus::StateWrite{kStateInstance, key, value, ttl_ms, false, only_if_absent};
@@ -161,14 +154,14 @@ struct Engine::Impl {
       }
     };
   }
-  // After commit: the seconds since a "<ms>|<channel>" mark, given to
-  // `observe` with the channel (KPI histograms).
+  // After commit: the seconds since `at`, given to `observe` with the
+  // channel (KPI histograms).
   using Observe = void (*)(metrics::Metrics&, const std::string& channel, double seconds);
-  std::function<void()> since(const std::string& mark, int64_t now, Observe observe) const {
-    const auto [at, channel] = splitMark(mark);
+  std::function<void()> since(int64_t at, const std::string& channel, int64_t now,
+                              Observe observe) const {
     const double seconds = at > 0 && now > at ? double(now - at) / 1000.0 : 0.0;
     auto* m = metrics;
-    return [m, channel = channel, seconds, observe] {
+    return [m, channel, seconds, observe] {
       if (m != nullptr) observe(*m, channel, seconds);
     };
   }
@@ -179,6 +172,13 @@ struct Engine::Impl {
   [[nodiscard]] std::string pluginOf(const std::string& instance) const {
     auto it = plugin_of.find(instance);
     return it == plugin_of.end() ? std::string() : it->second;
+  }
+  // The channel label of an instance: whatsapp, messenger, ..., sms.
+  [[nodiscard]] std::string channelOf(const std::string& instance) const {
+    const std::string plugin = pluginOf(instance);
+    if (plugin.rfind("channel_", 0) == 0) return plugin.substr(8);
+    if (plugin.rfind("sms_", 0) == 0) return "sms";
+    return plugin.empty() ? "unknown" : plugin;
   }
 
   [[nodiscard]] bool humanActive(bus::Bus& bus, const std::string& conv, int64_t now,
@@ -488,43 +488,41 @@ void Engine::Impl::onMessage(const Trigger& t, bus::AppendItem& item, bus::Bus& 
   std::string channel = str(data, "channel");
   if (channel.empty()) channel = "unknown";
   const int64_t inbound = item.conversation ? item.conversation->inbound_ms : now;
-  const std::string mark = std::to_string(inbound) + "|" + channel;
-  item.state.push_back(put("opened:" + conv, mark, 90 * kDay, true));
-  // First response: counted from the oldest unanswered message. An automated
-  // reply made here answers it at once; otherwise the message waits for one.
+  // KPIs live on the conversation row the message writes anyway: it starts
+  // waiting for a reply (unless it already waits) and opens. An automated
+  // reply made here answers at once, from the oldest unanswered message.
   bool replied = false;
   struct AwaitMark {
     const Impl* self;
     bus::AppendItem& item;
     bus::Bus& bus;
     const std::string& conv;
-    const std::string& mark;
+    const std::string& channel;
+    int64_t inbound;
     int64_t now;
     bool& replied;
     bool skip = false;
     ~AwaitMark() {
+      if (!replied && !skip) return;
+      if (item.conversation) item.conversation->start_waiting = false;
       if (skip) return;
-      if (!replied) {
-        item.state.push_back(put("await:" + conv, mark, 30 * kDay, true));
-        return;
-      }
-      const auto waiting = bus.kvGet(kStateInstance, "await:" + conv);
-      const auto [since, ch] = splitMark(waiting ? *waiting : mark);
-      if (waiting) item.state.push_back(erase("await:" + conv));
-      const double seconds = since > 0 && now > since ? double(now - since) / 1000.0 : 0.0;
-      auto* m = self->metrics;
-      item.on_commit.push_back([m, ch = ch, seconds] {
-        if (m != nullptr) {
-          m->first_response
-              .Add({{"channel", ch}, {"kind", "automated"}}, metrics::conversationBuckets())
-              .Observe(seconds);
-        }
-      });
+      const auto c = bus.conversation(conv);
+      const bool waiting = c && c->awaiting_ms > 0;
+      if (waiting) item.conversation_clears.push_back({conv, true, false});
+      item.on_commit.push_back(self->since(
+          waiting ? c->awaiting_ms : inbound, channel, now,
+          [](metrics::Metrics& m, const std::string& ch, double s) {
+            m.first_response
+                .Add({{"channel", ch}, {"kind", "automated"}}, metrics::conversationBuckets())
+                .Observe(s);
+          }));
     }
-  } await_mark{this, item, bus, conv, mark, now, replied};
+  } await_mark{this, item, bus, conv, channel, inbound, now, replied};
 
   const json& message = member(data, "message");
-  const std::string text = routing::normalizeText(str(message, "text"));
+  // Folding is only needed by the rules that read the text.
+  const bool reads_text = !carts.empty() || !bots.empty() || !csats.empty();
+  const std::string text = reads_text ? routing::normalizeText(str(message, "text")) : "";
   const std::string phone = str(member(data, "contact"), "phone");
   const std::string who = phone.empty() ? t.address : phone;
   const std::string trigger_key =
@@ -548,7 +546,7 @@ void Engine::Impl::onMessage(const Trigger& t, bus::AppendItem& item, bus::Bus& 
   if (!text.empty() && isOptIn(text)) item.state.push_back(erase("optout:" + who));
 
   // An answer to a CSAT survey.
-  if (auto pending = bus.kvGet(kStateInstance, "csat:" + conv)) {
+  if (auto pending = csats.empty() ? std::nullopt : bus.kvGet(kStateInstance, "csat:" + conv)) {
     const std::string interactive_id = str(member(message, "interactive"), "id");
     if (auto score = parseRating(text, interactive_id)) {
       const std::string survey = pending->substr(0, pending->find('|'));
@@ -667,10 +665,11 @@ void Engine::Impl::onSend(const Trigger& t, bus::AppendItem& item, bus::Bus& bus
   // Automated replies are counted where they are made (onMessage); sends an
   // automation starts on its own (reminders, surveys) answer nobody.
   if (t.from_automation) return;
-  if (auto waiting = bus.kvGet(kStateInstance, "await:" + conv)) {
-    item.state.push_back(erase("await:" + conv));
-    item.on_commit.push_back(
-        since(*waiting, now, [](metrics::Metrics& m, const std::string& ch, double s) {
+  if (const auto c = bus.conversation(conv); c && c->awaiting_ms > 0) {
+    item.conversation_clears.push_back({conv, true, false});
+    item.on_commit.push_back(since(
+        c->awaiting_ms, channelOf(c->instance), now,
+        [](metrics::Metrics& m, const std::string& ch, double s) {
           m.first_response.Add({{"channel", ch}, {"kind", "human"}}, metrics::conversationBuckets())
               .Observe(s);
         }));
@@ -684,16 +683,17 @@ void Engine::Impl::onResolved(const Trigger& t, bus::AppendItem& item, bus::Bus&
                                ? str(member(*t.event, "data"), "conversation_id")
                                : t.conversation_id;
   if (conv.empty()) return;
-  if (auto opened = bus.kvGet(kStateInstance, "opened:" + conv)) {
-    item.state.push_back(erase("opened:" + conv));
-    item.on_commit.push_back(
-        since(*opened, now, [](metrics::Metrics& m, const std::string& ch, double s) {
-          m.resolution.Add({{"channel", ch}}, metrics::conversationBuckets()).Observe(s);
-        }));
-  }
-  item.state.push_back(erase("handoff:" + conv));  // the bot may answer the next question
-  if (csats.empty()) return;
   const auto c = bus.conversation(conv);
+  if (c && c->opened_ms > 0) {
+    item.conversation_clears.push_back({conv, true, true});
+    item.on_commit.push_back(
+        since(c->opened_ms, channelOf(c->instance), now,
+              [](metrics::Metrics& m, const std::string& ch, double s) {
+                m.resolution.Add({{"channel", ch}}, metrics::conversationBuckets()).Observe(s);
+              }));
+  }
+  if (!bots.empty()) item.state.push_back(erase("handoff:" + conv));  // the bot may answer again
+  if (csats.empty()) return;
   for (const auto& csat : csats) {
     if (!c) {
       item.on_commit.push_back(count(csat.id, "no_conversation"));

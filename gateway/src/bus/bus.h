@@ -52,6 +52,17 @@ struct ConversationUpsert {
   std::string address;       // the channel's address of the contact (phone, PSID, chat id)
   std::string contact_json;  // the event's data.contact object, "{}" if none
   int64_t inbound_ms = 0;    // time of the customer's message, 0 if not inbound
+  // KPI marks kept on the row (no extra write): the customer waits for a
+  // reply from inbound_ms unless already waiting; the conversation is open
+  // from its first message.
+  bool start_waiting = true;
+};
+
+// Clears KPI marks of a conversation (a reply was sent, it was resolved).
+struct ConversationClear {
+  std::string conversation_id;
+  bool awaiting = false;
+  bool opened = false;
 };
 
 // A provider's report on a message Sanjog sent (message.status), keyed by the
@@ -129,6 +140,7 @@ struct AppendItem {
   std::optional<StatusUpdate> status_update;
   std::vector<TimerOp> timers;
   std::vector<StateWrite> state;
+  std::vector<ConversationClear> conversation_clears;
   // Run by the gateway after the item was committed (not for duplicates):
   // metrics that must count only what was stored. Ignored by the bus.
   std::vector<std::function<void()>> on_commit;
@@ -222,6 +234,8 @@ struct Conversation {
   std::string contact_json;
   int64_t created_ms = 0;
   int64_t last_inbound_ms = 0;
+  int64_t awaiting_ms = 0;  // oldest unanswered customer message, 0 if none
+  int64_t opened_ms = 0;    // first customer message since the last resolution, 0 if none
 };
 
 class Bus {

@@ -1,6 +1,6 @@
 // The embedded bus on SQLite (WAL).
 //
-// Schema (PRAGMA user_version = 1):
+// Schema (PRAGMA user_version = 2):
 //   events(seq PK, id UNIQUE, instance, type, subject, provider_id, time_ms, json)
 //     UNIQUE(instance, provider_id) WHERE provider_id <> ''   -- deduplication
 //   deliveries(id PK, event_id, route_id, target, action, rendered, order_key,
@@ -9,7 +9,8 @@
 //              provider_message_id, updated_ms)
 //   attempts(delivery_id, attempt, started_ms, duration_s, result, reason,
 //            http_status, message)            -- one row per delivery attempt
-//   conversations(id PK, instance, address, contact_json, created_ms, last_inbound_ms)
+//   conversations(id PK, instance, address, contact_json, created_ms, last_inbound_ms,
+//                 awaiting_ms, opened_ms)        -- schema 2 added the KPI marks
 //   kv(instance, key, value, expires_ms)      -- plugin and automation state
 //   timers(key PK, automation, grp, ref, due_ms, payload, state, created_ms,
 //          done_ms)                            -- durable automation timers
@@ -48,7 +49,7 @@ namespace sanjog::bus {
 namespace {
 
 constexpr const char* kLog = "sanjog.bus";
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kDispatchBatch = 256;
 
 const char* const kSchemaSql = R"sql(
@@ -113,7 +114,9 @@ CREATE TABLE IF NOT EXISTS conversations(
   address TEXT NOT NULL,
   contact_json TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
-  last_inbound_ms INTEGER NOT NULL);
+  last_inbound_ms INTEGER NOT NULL,
+  awaiting_ms INTEGER NOT NULL DEFAULT 0,
+  opened_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS kv(
   instance TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -318,6 +321,14 @@ Status EmbeddedBus::initialize() {
                                           std::to_string(version) + ")");
   }
   if (auto s = exec(writer_db_, kSchemaSql); !s.isOk()) return s;
+  if (version == 1) {  // schema 1 -> 2: KPI marks on conversations
+    if (auto s = exec(writer_db_,
+                      "ALTER TABLE conversations ADD COLUMN awaiting_ms INTEGER NOT NULL DEFAULT 0;"
+                      "ALTER TABLE conversations ADD COLUMN opened_ms INTEGER NOT NULL DEFAULT 0;");
+        !s.isOk()) {
+      return s;
+    }
+  }
   if (options_.max_bytes > 0) {
     int64_t page_size = 4096;
     {
@@ -553,15 +564,27 @@ Status appendTx(sqlite3* db, const std::vector<AppendItem>& items, int64_t now_m
       const auto& c = *item.conversation;
       Stmt up = query(db,
                       "INSERT INTO conversations(id, instance, address, contact_json, "
-                      "created_ms, last_inbound_ms) VALUES(?1,?2,?3,?4,?5,?6) "
+                      "created_ms, last_inbound_ms, awaiting_ms, opened_ms) "
+                      "VALUES(?1,?2,?3,?4,?5,?6,?7,?6) "
                       "ON CONFLICT(id) DO UPDATE SET contact_json=CASE WHEN "
                       "excluded.contact_json <> '{}' THEN excluded.contact_json ELSE "
                       "contact_json END, last_inbound_ms=max(last_inbound_ms, "
-                      "excluded.last_inbound_ms)");
+                      "excluded.last_inbound_ms), awaiting_ms=CASE WHEN awaiting_ms = 0 "
+                      "THEN excluded.awaiting_ms ELSE awaiting_ms END, opened_ms=CASE WHEN "
+                      "opened_ms = 0 THEN excluded.opened_ms ELSE opened_ms END");
       up.bind(1, c.conversation_id).bind(2, c.instance).bind(3, c.address);
       up.bind(4, c.contact_json.empty() ? std::string("{}") : c.contact_json);
-      up.bind(5, now_ms).bind(6, c.inbound_ms);
+      up.bind(5, now_ms).bind(6, c.inbound_ms).bind(7, c.start_waiting ? c.inbound_ms : 0);
       if (up.step() != SQLITE_DONE) return sqlError(db, "cannot store conversation");
+    }
+    for (const auto& clear : item.conversation_clears) {
+      Stmt up = query(db,
+                      "UPDATE conversations SET awaiting_ms=CASE WHEN ?2 THEN 0 ELSE "
+                      "awaiting_ms END, opened_ms=CASE WHEN ?3 THEN 0 ELSE opened_ms END "
+                      "WHERE id=?1");
+      up.bind(1, clear.conversation_id).bind(2, int64_t(clear.awaiting ? 1 : 0));
+      up.bind(3, int64_t(clear.opened ? 1 : 0));
+      if (up.step() != SQLITE_DONE) return sqlError(db, "cannot update conversation");
     }
     if (item.status_update) {
       const auto& u = *item.status_update;
@@ -1149,11 +1172,12 @@ void EmbeddedBus::refreshGauges() {
 std::optional<Conversation> EmbeddedBus::conversation(const std::string& conversation_id) {
   std::lock_guard<std::mutex> rlock(reader_mutex_);
   Stmt q = query(reader_db_,
-                 "SELECT id, instance, address, contact_json, created_ms, last_inbound_ms FROM "
-                 "conversations WHERE id=?1");
+                 "SELECT id, instance, address, contact_json, created_ms, last_inbound_ms, "
+                 "awaiting_ms, opened_ms FROM conversations WHERE id=?1");
   q.bind(1, conversation_id);
   if (!q.row()) return std::nullopt;
-  return Conversation{q.text(0), q.text(1), q.text(2), q.text(3), q.i64(4), q.i64(5)};
+  return Conversation{q.text(0), q.text(1), q.text(2), q.text(3),
+                      q.i64(4),  q.i64(5),  q.i64(6),  q.i64(7)};
 }
 
 std::optional<SentMessage> EmbeddedBus::sentMessage(const std::string& target,

@@ -3,6 +3,7 @@
 #include "bus/embedded_bus.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -399,6 +400,48 @@ TEST_F(BusTest, StatsAndGauges) {
   bus_->refreshGauges();
   EXPECT_NE(metrics_.serialize().find("sanjog_queue_depth{target=\"t\"} 2"), std::string::npos);
   EXPECT_TRUE(bus_->healthy());
+}
+
+TEST_F(BusTest, ASchemaOneDatabaseGainsTheConversationKpiColumns) {
+  bus_.reset();
+  const std::string path = (dir_ / "v1.db").string();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db,
+                     "CREATE TABLE conversations(id TEXT PRIMARY KEY, instance TEXT NOT NULL, "
+                     "address TEXT NOT NULL, contact_json TEXT NOT NULL, created_ms INTEGER "
+                     "NOT NULL, last_inbound_ms INTEGER NOT NULL);"
+                     "INSERT INTO conversations VALUES('conv_old','wa','+880','{}',1,5);"
+                     "PRAGMA user_version=1;",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+  }
+  EmbeddedBus::Options o;
+  o.path = path;
+  o.now_ms = [this] { return clock_.now(); };
+  bus_ = std::move(EmbeddedBus::open(o)).value();
+  auto old = bus_->conversation("conv_old");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->last_inbound_ms, 5);
+  EXPECT_EQ(old->awaiting_ms, 0);
+  // A new message marks it waiting and open; a reply clears the wait.
+  AppendItem in = item("evt_in", "p_in");
+  in.conversation = ConversationUpsert{"conv_old", "wa", "+880", "{}", 700};
+  ASSERT_TRUE(bus_->append({in}));
+  EXPECT_EQ(bus_->conversation("conv_old")->awaiting_ms, 700);
+  EXPECT_EQ(bus_->conversation("conv_old")->opened_ms, 700);
+  AppendItem again = item("evt_in2", "p_in2");
+  again.conversation = ConversationUpsert{"conv_old", "wa", "+880", "{}", 900};
+  ASSERT_TRUE(bus_->append({again}));
+  EXPECT_EQ(bus_->conversation("conv_old")->awaiting_ms, 700);  // the oldest unanswered
+  AppendItem reply = item("evt_out", "p_out");
+  reply.conversation_clears.push_back({"conv_old", true, false});
+  ASSERT_TRUE(bus_->append({reply}));
+  EXPECT_EQ(bus_->conversation("conv_old")->awaiting_ms, 0);
+  EXPECT_EQ(bus_->conversation("conv_old")->opened_ms, 700);
 }
 
 TEST_F(BusTest, RetentionDeletesOnlyFinishedOldEvents) {
