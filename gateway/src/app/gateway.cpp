@@ -480,7 +480,7 @@ int Gateway::fireDueTimers() {
         state = "fired";
       }
     }
-    std::vector<std::function<void()>> effects;
+    std::vector<std::function<void()>> effects = std::move(d.on_commit);
     for (auto& i : items) {
       effects.insert(effects.end(), i.on_commit.begin(), i.on_commit.end());
       i.on_commit.clear();
@@ -494,6 +494,7 @@ int Gateway::fireDueTimers() {
     if (!done) {
       log::error(kLog, "cannot store a fired timer; it stays pending",
                  {{"automation", id}, {"reason", done.status().message()}});
+      metrics_.timers.Add({{"result", "error"}}).Increment();
       continue;
     }
     if (!*done) continue;  // cancelled or moved meanwhile

@@ -64,7 +64,6 @@ struct Base {
   std::string id;
   std::string type;
   std::set<std::string> instances;  // empty: every instance
-  int64_t skip_if_late_ms = 12 * kHour;
   [[nodiscard]] bool applies(const std::string& instance) const {
     return instances.empty() || instances.count(instance) > 0;
   }
@@ -284,7 +283,6 @@ std::variant<std::shared_ptr<const Engine>, std::vector<config::ConfigError>> En
     b.type = str(a, "type");
     for (const auto& i : instanceList(a, "instances", ptr)) b.instances.insert(i);
     for (const auto& i : instanceList(a, "from", ptr)) b.instances.insert(i);
-    b.skip_if_late_ms = duration(a, "skip_if_late", b.skip_if_late_ms, ptr);
   };
 
   // Calendars first: other automations refer to them.

@@ -512,6 +512,16 @@ Status applyStateWrite(sqlite3* db, const StateWrite& w, int64_t now_ms) {
   return q.step() == SQLITE_DONE ? Status::ok() : sqlError(db, "cannot store state");
 }
 
+Status applyTimersAndState(sqlite3* db, const AppendItem& item, int64_t now_ms, AppendOutcome& o) {
+  for (const auto& op : item.timers) {
+    if (auto st = applyTimerOp(db, op, now_ms, o); !st.isOk()) return st;
+  }
+  for (const auto& w : item.state) {
+    if (auto st = applyStateWrite(db, w, now_ms); !st.isOk()) return st;
+  }
+  return Status::ok();
+}
+
 // Stores `items` inside the writer's transaction (see append()).
 Status appendTx(sqlite3* db, const std::vector<AppendItem>& items, int64_t now_ms,
                 std::vector<AppendOutcome>& outcomes) {
@@ -521,12 +531,7 @@ Status appendTx(sqlite3* db, const std::vector<AppendItem>& items, int64_t now_m
     AppendOutcome o;
     o.event_id = e.id;
     if (e.id.empty()) {  // timers and state only
-      for (const auto& op : item.timers) {
-        if (auto st = applyTimerOp(db, op, now_ms, o); !st.isOk()) return st;
-      }
-      for (const auto& w : item.state) {
-        if (auto st = applyStateWrite(db, w, now_ms); !st.isOk()) return st;
-      }
+      if (auto st = applyTimersAndState(db, item, now_ms, o); !st.isOk()) return st;
       outcomes.push_back(o);
       continue;
     }
@@ -600,12 +605,7 @@ Status appendTx(sqlite3* db, const std::vector<AppendItem>& items, int64_t now_m
       up.bind(6, u.at_ms);
       if (up.step() != SQLITE_DONE) return sqlError(db, "cannot store message status");
     }
-    for (const auto& op : item.timers) {
-      if (auto st = applyTimerOp(db, op, now_ms, o); !st.isOk()) return st;
-    }
-    for (const auto& w : item.state) {
-      if (auto st = applyStateWrite(db, w, now_ms); !st.isOk()) return st;
-    }
+    if (auto st = applyTimersAndState(db, item, now_ms, o); !st.isOk()) return st;
     outcomes.push_back(o);
   }
   return Status::ok();
