@@ -1,5 +1,6 @@
 #include "fakes/fake_http_server.h"
 
+#include <Poco/Exception.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
@@ -9,6 +10,8 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/ThreadPool.h>
+
+#include <fcntl.h>
 
 #include <algorithm>
 #include <cctype>
@@ -58,13 +61,22 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 
 }  // namespace
 
-FakeHttpServer::FakeHttpServer() {
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
-  port_ = socket.address().port();
+FakeHttpServer::FakeHttpServer() : FakeHttpServer(0) {}
+
+FakeHttpServer::FakeHttpServer(uint16_t port) {
+  pool_ = std::make_unique<Poco::ThreadPool>(2, 16);
+  listen(port);
+}
+
+void FakeHttpServer::listen(uint16_t port) {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", port));
+  if (port_ == 0) port_ = socket.address().port();  // set once: url() may run concurrently
+  // Not inherited by processes the test starts (sanjogd): a copy of the
+  // listener there would keep accepting after closeListener().
+  ::fcntl(socket.impl()->sockfd(), F_SETFD, FD_CLOEXEC);
   auto* params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(16);
   params->setKeepAlive(true);
-  pool_ = std::make_unique<Poco::ThreadPool>(2, 16);
   server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, params);
   server_->start();
 }
@@ -75,13 +87,42 @@ FakeHttpServer::~FakeHttpServer() {
     stopping_ = true;
   }
   cv_.notify_all();
-  server_->stopAll(true);
+  if (server_) server_->stopAll(true);
   pool_->joinAll();
+}
+
+void FakeHttpServer::closeListener() {
+  if (!server_) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++closes_;
+  }
+  cv_.notify_all();
+  server_->stopAll(true);  // closes the listening socket and aborts connections
+  server_.reset();
+}
+
+bool FakeHttpServer::reopenListener(std::chrono::milliseconds timeout) {
+  if (server_) return true;
+  // The kernel may hand the freed port to an outgoing connection meanwhile
+  // (listeners and clients share the ephemeral range): retry until it is free.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    try {
+      listen(port_);
+      return true;
+    } catch (const Poco::Exception&) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_; });
+    }
+  }
 }
 
 void FakeHttpServer::delay(std::chrono::milliseconds d) {
   std::unique_lock<std::mutex> lock(mutex_);
-  cv_.wait_for(lock, d, [&] { return stopping_; });
+  const uint64_t closes = closes_;
+  cv_.wait_for(lock, d, [&] { return stopping_ || closes_ != closes; });
 }
 
 std::string FakeHttpServer::url(const std::string& path) const {
@@ -103,6 +144,17 @@ std::vector<RecordedRequest> FakeHttpServer::requests() const {
   return requests_;
 }
 
+size_t FakeHttpServer::requestCount() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return requests_.size();
+}
+
+std::vector<RecordedRequest> FakeHttpServer::requestsFrom(size_t first) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (first >= requests_.size()) return {};
+  return {requests_.begin() + static_cast<std::ptrdiff_t>(first), requests_.end()};
+}
+
 bool FakeHttpServer::waitForRequests(size_t n, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mutex_);
   return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
@@ -110,12 +162,14 @@ bool FakeHttpServer::waitForRequests(size_t n, std::chrono::milliseconds timeout
 
 ScriptedResponse FakeHttpServer::handle(RecordedRequest request) {
   std::lock_guard<std::mutex> lock(mutex_);
-  requests_.push_back(std::move(request));
   ScriptedResponse answer = default_;
   if (!script_.empty()) {
     answer = script_.front();
     script_.pop_front();
   }
+  request.received = std::chrono::steady_clock::now();
+  request.answered = answer.status;
+  requests_.push_back(std::move(request));
   cv_.notify_all();
   return answer;
 }

@@ -122,6 +122,10 @@ void Daemon::writeRawConfig(const std::string& text) {
     const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    // The daemon must not inherit the test's sockets: a fake server's
+    // listener kept open in sanjogd would go on accepting after the test
+    // closed it (an outage that never happens).
+    ::close_range(3, ~0U, 0);
     const std::string bin = binary();
     const std::string cfg = configPath().string();
     const std::string pf = ports.string();
