@@ -22,6 +22,8 @@ class FlowTest : public ::testing::Test {
         {{"id", "b"},
          {"plugin", "crm_webhook"},
          {"config", {{"secret", kSecretB}, {"url", receiver_.url()}, {"timeout", "2s"}}},
+         // Short pauses keep recovery quick in tests (default 30 s).
+         {"circuit_breaker", {{"open_for", "300ms"}}},
          {"retry",
           {{"initial", "100ms"},
            {"multiplier", 2},

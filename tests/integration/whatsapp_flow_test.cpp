@@ -221,6 +221,19 @@ TEST_F(WhatsAppFlowTest, HandshakeForgeryAndMediaThroughTheApi) {
   EXPECT_EQ(daemon_.publicRequest("GET", "/api/v1/media/nope/1", "", apiAuth()).status, 404);
   EXPECT_EQ(daemon_.metric("sanjog_media_requests_total", {{"instance", "wa"}, {"result", "ok"}}),
             1);
+
+  // SSRF guard: a media URL (from the provider's answer) that leads to an
+  // internal address is refused; only the configured api_base origin may be
+  // internal. Here: the daemon's own admin listener and a metadata address.
+  for (const std::string& url :
+       {"http://127.0.0.1:" + std::to_string(daemon_.adminPort()) + "/metrics",
+        std::string("http://169.254.169.254/latest/meta-data/")}) {
+    graph_.script({{200, R"({"url":")" + url + R"(","mime_type":"image/jpeg","id":"77"})"}});
+    auto blocked = daemon_.publicRequest("GET", "/api/v1/media/wa/77", "", apiAuth());
+    EXPECT_NE(blocked.status, 200) << blocked.body;
+    EXPECT_EQ(blocked.body.find("sanjog_"), std::string::npos) << "no internal data leaks";
+  }
+  EXPECT_EQ(daemon_.metric("sanjog_outbound_blocked_total", {{"instance", "wa"}}), 2);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -18,7 +19,9 @@
 
 #include "app/gateway.h"
 #include "bus/embedded_bus.h"
+#include "common/crypto_box.h"
 #include "common/log.h"
+#include "common/net_guard.h"
 #include "common/time_format.h"
 #include "config/config_loader.h"
 #include "config/embedded.h"
@@ -130,6 +133,7 @@ class SanjogApp : public Poco::Util::ServerApplication {
   std::unique_ptr<plugin_host::HttpClient> http_client_;
   std::unique_ptr<plugin_host::PluginMetrics> plugin_metrics_;
   std::unique_ptr<Gateway> gateway_;
+  http::Listener* public_listener_ = nullptr;  // for TLS reloads; guarded by reload_mutex_
   std::mutex reload_mutex_;
   std::atomic<bool> stopping_{false};
 };
@@ -260,6 +264,48 @@ void SanjogApp::writePortsFile(uint16_t public_port, uint16_t admin_port) {
   std::filesystem::rename(tmp, ports_file_);
 }
 
+// The storage keyring from storage.encryption_key / previous_keys (already
+// checked by the config loader).
+Result<std::shared_ptr<const crypto::Keyring>> makeKeyring(const config::StorageConfig& storage) {
+  if (storage.encryption_key.empty()) return std::make_shared<const crypto::Keyring>();
+  auto current = crypto::parseKey(storage.encryption_key);
+  if (!current) return Status(Code::kInvalidArgument, crypto::kKeyFormatHint);
+  std::vector<crypto::Key> previous;
+  for (const auto& k : storage.previous_keys) {
+    auto key = crypto::parseKey(k);
+    if (!key) return Status(Code::kInvalidArgument, crypto::kKeyFormatHint);
+    previous.push_back(*key);
+  }
+  return std::make_shared<const crypto::Keyring>(*current, previous);
+}
+
+// Outbound policy: the configured private ranges, and every http(s) origin
+// named in an instance's config (api_base, url, ...), which the operator
+// chose and which may therefore be internal.
+plugin_host::OutboundPolicy outboundPolicy(const config::Config& cfg) {
+  plugin_host::OutboundPolicy p;
+  for (const auto& text : cfg.outbound.allow_private) {
+    if (auto c = net::parseCidr(text)) p.allow.push_back(*c);
+  }
+  std::function<void(const nlohmann::json&)> collect = [&](const nlohmann::json& j) {
+    if (j.is_string()) {
+      if (auto origin = plugin_host::originOf(j.get<std::string>()))
+        p.trusted_origins.insert(*origin);
+    } else if (j.is_structured()) {
+      for (const auto& v : j) collect(v);
+    }
+  };
+  for (const auto& inst : cfg.instances) collect(inst.config);
+  return p;
+}
+
+void applyLogging(const config::LoggingConfig& logging) {
+  if (std::getenv("SANJOG_LOG_LEVEL") == nullptr) {
+    log::setLevel(log::parseLevel(logging.level, log::Level::kInfo));
+  }
+  log::setPrivacy(log::parsePrivacy(logging.privacy, log::Privacy::kMask));
+}
+
 std::vector<std::string> SanjogApp::reload() {
   std::lock_guard<std::mutex> lock(reload_mutex_);
   auto reject = [this](std::vector<std::string> errors) {
@@ -294,6 +340,25 @@ std::vector<std::string> SanjogApp::reload() {
            next.storage.retention != cur.storage.retention,
        "storage");
   keep(next.bus.backend != cur.bus.backend || next.bus.workers != cur.bus.workers, "bus");
+  keep(next.server.limits.read_timeout != cur.server.limits.read_timeout ||
+           next.server.limits.keep_alive_timeout != cur.server.limits.keep_alive_timeout,
+       "server.limits.read_timeout/keep_alive_timeout");
+  keep(next.server.tls.has_value() != cur.server.tls.has_value(), "server.tls (on/off)");
+  auto keyring = makeKeyring(next.storage);
+  if (!keyring) return reject({keyring.status().message()});
+  // The certificate files are re-read on every reload (renewed certificates
+  // keep their paths); a broken pair rejects the reload and the old pair
+  // keeps serving.
+  if (next.server.tls && cur.server.tls && public_listener_ != nullptr) {
+    try {
+      public_listener_->reloadTls(*next.server.tls);
+      metrics_->tls_reloads.Add({{"result", "applied"}}).Increment();
+    } catch (const std::exception& e) {
+      metrics_->tls_reloads.Add({{"result", "rejected"}}).Increment();
+      return reject({std::string("instance=- pointer=/server/tls reason=") + e.what()});
+    }
+  }
+  next.server.tls = cur.server.tls;
   next.server.listen = cur.server.listen;
   next.server.threads = cur.server.threads;
   next.admin.listen = cur.admin.listen;
@@ -302,9 +367,14 @@ std::vector<std::string> SanjogApp::reload() {
   next.storage.max_bytes = cur.storage.max_bytes;
   next.storage.retention = cur.storage.retention;
   next.bus = cur.bus;
+  const auto logging = next.logging;
+  const auto outbound = outboundPolicy(next);
   auto built = gateway_->build(std::move(next));
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) return reject(*errors);
   gateway_->apply(std::get<std::shared_ptr<Runtime>>(built));
+  bus_->setKeyring(std::move(keyring).value());
+  http_client_->setPolicy(outbound);
+  applyLogging(logging);
   metrics_->config_reloads.Add({{"result", "applied"}}).Increment();
   log::info(kLog, "config reloaded",
             {{"config", config_path_.empty() ? "(embedded)" : config_path_}});
@@ -326,6 +396,7 @@ void SanjogApp::signalLoop() {
 }
 
 int SanjogApp::serve(config::Config cfg) {
+  applyLogging(cfg.logging);
   metrics_ = std::make_unique<metrics::Metrics>();
   metrics_->build_info.Add({{"version", SANJOG_VERSION}}).Set(1);
   for (const auto& lib : plugins_->libraries()) {
@@ -339,6 +410,18 @@ int SanjogApp::serve(config::Config cfg) {
   bus_options.metrics = metrics_.get();
   bus_options.retention = cfg.storage.retention;
   bus_options.max_bytes = cfg.storage.max_bytes;
+  auto keyring = makeKeyring(cfg.storage);
+  if (!keyring) {
+    log::error(kLog, "cannot use the storage keys", {{"reason", keyring.status().message()}});
+    return EXIT_CONFIG;
+  }
+  bus_options.keyring = std::move(keyring).value();
+  metrics_->storage_encrypted.Add({}).Set(bus_options.keyring->enabled() ? 1 : 0);
+  if (!bus_options.keyring->enabled()) {
+    log::warn(kLog,
+              "payloads are stored unencrypted: set storage.encryption_key (a 256-bit key "
+              "file, e.g. openssl rand -hex 32) to encrypt them at rest");
+  }
   auto opened = bus::EmbeddedBus::open(bus_options);
   if (!opened) {
     log::error(kLog, "cannot open storage",
@@ -346,8 +429,10 @@ int SanjogApp::serve(config::Config cfg) {
     return EXIT_CANTCREAT;
   }
   bus_ = std::move(opened).value();
-  http_client_ =
-      std::make_unique<plugin_host::HttpClient>(plugin_host::HttpClient::Options{}, metrics_.get());
+  plugin_host::HttpClient::Options http_options;
+  http_options.ca_file = cfg.outbound.ca_file;
+  http_client_ = std::make_unique<plugin_host::HttpClient>(http_options, metrics_.get());
+  http_client_->setPolicy(outboundPolicy(cfg));
   plugin_metrics_ = std::make_unique<plugin_host::PluginMetrics>(metrics_.get());
   auto services = std::make_shared<plugin_host::HostServices>();
   services->metrics = metrics_.get();
@@ -379,11 +464,12 @@ int SanjogApp::serve(config::Config cfg) {
   try {
     public_listener = std::make_unique<http::Listener>(
         "public", server_cfg.listen, server_cfg.threads,
-        http::makePublicFactory(*gateway_, *metrics_), server_cfg.tls);
+        http::makePublicFactory(*gateway_, *metrics_), server_cfg.tls, server_cfg.limits);
     admin_listener = std::make_unique<http::Listener>(
         "admin", admin_cfg.listen, 8,
         http::makeAdminFactory(*gateway_, *bus_, *metrics_,
-                               http::AdminHooks{[this] { return reload(); }}));
+                               http::AdminHooks{[this] { return reload(); }}),
+        std::nullopt, server_cfg.limits);
   } catch (const std::exception& e) {
     log::error(kLog, "cannot listen", {{"reason", e.what()}});
     return EXIT_IOERR;
@@ -391,6 +477,10 @@ int SanjogApp::serve(config::Config cfg) {
   bus_->start([this](const bus::Delivery& d) { return gateway_->deliver(d); }, workers,
               [this](const bus::Delivery& d) { gateway_->deliveryExpired(d); });
   gateway_->startTimers();
+  {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    public_listener_ = public_listener.get();
+  }
   writePortsFile(public_listener->port(), admin_listener->port());
   std::thread signals([this] { signalLoop(); });
   log::info(kLog, "sanjogd ready",
@@ -404,6 +494,10 @@ int SanjogApp::serve(config::Config cfg) {
   log::info(kLog, "SIGTERM: draining");
   stopping_ = true;
   signals.join();
+  {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    public_listener_ = nullptr;
+  }
   public_listener->stop();  // no new webhooks; requests in flight finish (and commit)
   gateway_->stopTimers();
   bus_->stop(std::chrono::seconds(10));  // attempts in flight finish; the rest stays stored

@@ -202,7 +202,7 @@ void Gateway::apply(std::shared_ptr<Runtime> runtime) {
   for (const auto& ic : runtime->config.instances) {
     auto it = runtime->instances.find(ic.id);
     if (it != runtime->instances.end() && it->second->delivers()) {
-      targets[ic.id] = bus::TargetOptions{ic.retry};
+      targets[ic.id] = bus::TargetOptions{ic.retry, ic.circuit_breaker, ic.rate_limit};
     }
   }
   {
@@ -587,6 +587,53 @@ Result<std::vector<bus::AppendOutcome>> Gateway::commit(const std::string& insta
   return outcome;
 }
 
+std::optional<Reply> Gateway::backpressure(const config::BackpressureConfig& bounds) {
+  if (bounds.max_pending <= 0 && bounds.max_age.count() <= 0) return std::nullopt;
+  const int64_t steady_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count();
+  std::unique_lock<std::mutex> lock(backlog_mutex_, std::try_to_lock);
+  if (lock.owns_lock() && (backlog_checked_ms_ < 0 || steady_ms - backlog_checked_ms_ >= 500)) {
+    backlog_checked_ms_ = steady_ms;
+    int64_t pending = 0;
+    double oldest = 0;
+    for (const auto& [target, st] : bus_.stats()) {
+      pending += st.pending;
+      oldest = std::max(oldest, st.oldest_age_seconds);
+    }
+    int state = 0;
+    if (bounds.max_pending > 0 && pending >= bounds.max_pending) {
+      state = 1;
+    } else if (bounds.max_age.count() > 0 &&
+               oldest * 1000.0 >= static_cast<double>(bounds.max_age.count())) {
+      state = 2;
+    }
+    const int before = backlog_state_.exchange(state);
+    metrics_.backpressure.Add({}).Set(state == 0 ? 0 : 1);
+    if (before != state) {
+      if (state == 0) {
+        log::info(kLog, "backlog back under its bounds; accepting webhooks again",
+                  {{"pending", pending}});
+      } else {
+        log::warn(kLog, "backlog over its bound; webhooks get 503 until it drains",
+                  {{"pending", pending},
+                   {"oldest_age_s", oldest},
+                   {"bound", state == 1 ? "max_pending" : "max_age"}});
+      }
+    }
+  }
+  const int state = backlog_state_.load();
+  if (state == 0) return std::nullopt;
+  metrics_.requests_rejected.Add({{"kind", "public"}, {"reason", "backlog"}}).Increment();
+  Reply r = Reply::error(503, "overloaded",
+                         state == 1 ? "too many deliveries are waiting; retry later"
+                                    : "the oldest waiting delivery is too old; retry later");
+  const auto secs = std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(bounds.retry_after).count());
+  r.headers.emplace_back("Retry-After", std::to_string(secs));
+  return r;
+}
+
 Reply Gateway::handleWebhook(const std::string& instance, plugin_host::WebhookCall call) {
   const auto started = std::chrono::steady_clock::now();
   auto finish = [&](Reply reply, const std::string& result) {
@@ -626,6 +673,9 @@ Reply Gateway::handleWebhook(const std::string& instance, plugin_host::WebhookCa
   }
   if (reply.status < 200 || reply.status >= 300 || out.events.empty()) {
     return finish(reply, resultForStatus(reply.status));
+  }
+  if (auto refused = backpressure(rt->config.server.backpressure)) {
+    return finish(*refused, "backpressure");
   }
   auto items = prepare(*rt, instance, out.events);
   if (!items) {
@@ -698,6 +748,7 @@ Reply Gateway::submitMessage(const std::string& body, const std::string& idempot
   if (!idempotency_key.empty()) event["providerid"] = idempotency_key;
   auto items = prepare(*rt, "api", {event.dump()});
   if (!items) return Reply::error(400, "invalid_argument", items.status().message());
+  if (auto refused = backpressure(rt->config.server.backpressure)) return *refused;
   auto committed = commit("api", std::move(items).value());
   if (!committed) {
     Reply r = Reply::error(503, "unavailable", "storage is not accepting writes; retry later");

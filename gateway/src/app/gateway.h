@@ -9,6 +9,7 @@
 // Threading: every public method is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -120,6 +121,10 @@ class Gateway {
   // (a delivery result); false when it could not be stored.
   bool commitDecision(const Runtime& rt, automation::Decision decision, const char* why);
   void timerLoop();
+  // A 503 + Retry-After while the delivery backlog is over the configured
+  // bounds (server.backpressure); the backlog is re-read at most every
+  // 500 ms, by one request at a time.
+  std::optional<Reply> backpressure(const config::BackpressureConfig& bounds);
 
   mutable std::mutex mutex_;
   std::shared_ptr<Runtime> runtime_;
@@ -129,6 +134,10 @@ class Gateway {
   bool timer_stop_ = false;
   bool timer_poked_ = false;
   std::thread timer_thread_;
+
+  std::mutex backlog_mutex_;
+  int64_t backlog_checked_ms_ = -1;    // steady clock
+  std::atomic<int> backlog_state_{0};  // 0 fine, 1 too many, 2 too old
 };
 
 // The admin/API JSON form of one delivery with its attempts.

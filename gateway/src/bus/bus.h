@@ -188,6 +188,8 @@ using ExpiredFn = std::function<void(const Delivery&)>;
 
 struct TargetOptions {
   config::RetryPolicy retry;
+  config::CircuitBreakerPolicy circuit_breaker{};
+  config::RateLimitPolicy rate_limit{};
 };
 
 struct AttemptInfo {
@@ -236,6 +238,25 @@ struct Conversation {
   int64_t last_inbound_ms = 0;
   int64_t awaiting_ms = 0;  // oldest unanswered customer message, 0 if none
   int64_t opened_ms = 0;    // first customer message since the last resolution, 0 if none
+};
+
+// Everything stored about one contact (GET /admin/v1/contacts/{id}/export):
+// their conversations, the events naming them (by conversation, phone,
+// email, address or contact id), those events' deliveries, and the state
+// and timers keyed by them. Payloads are decrypted.
+struct ContactData {
+  std::vector<Conversation> conversations;
+  std::vector<EventRecord> events;
+  std::vector<DeliveryInfo> deliveries;
+  struct State {
+    std::string instance, key, value;
+  };
+  std::vector<State> state;
+  std::vector<Timer> timers;
+};
+
+struct ErasureCounts {
+  int64_t conversations = 0, events = 0, deliveries = 0, state = 0, timers = 0;
 };
 
 class Bus {
@@ -308,6 +329,12 @@ class Bus {
   virtual Status kvPut(const std::string& instance, const std::string& key,
                        const std::string& value, std::chrono::milliseconds ttl) = 0;
   virtual Status kvDelete(const std::string& instance, const std::string& key) = 0;
+
+  // Privacy: what is stored about a contact (an E.164 phone, an email, a
+  // channel address or contact id, or a conversation id), and its erasure
+  // (one transaction; pending deliveries of erased events are dropped).
+  virtual Result<ContactData> contactData(const std::string& contact) = 0;
+  virtual Result<ErasureCounts> eraseContact(const std::string& contact) = 0;
 
   // Whether storage is open and writable (for /readyz).
   [[nodiscard]] virtual bool healthy() const = 0;

@@ -293,6 +293,7 @@ DeliveryInfo readDelivery(Stmt& s) {
 
 EmbeddedBus::EmbeddedBus(Options options) : options_(std::move(options)) {
   if (!options_.now_ms) options_.now_ms = [] { return nowUnixMs(); };
+  keyring_ = options_.keyring ? options_.keyring : std::make_shared<const crypto::Keyring>();
   rng_.seed(options_.seed != 0 ? options_.seed : std::random_device{}());
 }
 
@@ -613,7 +614,60 @@ Status appendTx(sqlite3* db, const std::vector<AppendItem>& items, int64_t now_m
 
 }  // namespace
 
+// ------------------------------------------------------------ encryption --
+
+void EmbeddedBus::setKeyring(std::shared_ptr<const crypto::Keyring> keyring) {
+  std::lock_guard<std::mutex> lock(keyring_mutex_);
+  keyring_ = keyring ? std::move(keyring) : std::make_shared<const crypto::Keyring>();
+}
+
+std::shared_ptr<const crypto::Keyring> EmbeddedBus::keyring() const {
+  std::lock_guard<std::mutex> lock(keyring_mutex_);
+  return keyring_;
+}
+
+std::string EmbeddedBus::sealText(const std::string& plaintext) const {
+  // "{}" and "" carry no data and are compared in SQL: left as they are.
+  if (plaintext.empty() || plaintext == "{}") return plaintext;
+  return keyring()->seal(plaintext);
+}
+
+void EmbeddedBus::seal(std::vector<AppendItem>& items) const {
+  const auto keys = keyring();
+  if (!keys->enabled()) return;
+  auto one = [&](std::string& v) {
+    if (!v.empty() && v != "{}") v = keys->seal(v);
+  };
+  for (auto& item : items) {
+    one(item.event.json);
+    for (auto& d : item.deliveries) {
+      one(d.rendered);
+      one(d.event_override);
+    }
+    if (item.conversation) one(item.conversation->contact_json);
+    for (auto& w : item.state) {
+      if (!w.erase) one(w.value);
+    }
+    for (auto& t : item.timers) one(t.timer.payload);
+  }
+}
+
+std::string EmbeddedBus::openText(const std::string& stored) const {
+  if (!crypto::Keyring::isSealed(stored)) return stored;
+  auto opened = keyring()->open(stored);
+  if (opened) return std::move(opened).value();
+  if (options_.metrics != nullptr) options_.metrics->storage_decrypt_failures.Add({}).Increment();
+  log::error(kLog, "cannot decrypt a stored value", {{"reason", opened.status().message()}});
+  return "";
+}
+
+void EmbeddedBus::openDelivery(DeliveryInfo& info) const {
+  info.delivery.rendered = openText(info.delivery.rendered);
+  info.delivery.event_json = openText(info.delivery.event_json);
+}
+
 Result<std::vector<AppendOutcome>> EmbeddedBus::append(std::vector<AppendItem> items) {
+  seal(items);
   auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
   const int64_t now_ms = now();
   size_t with_deliveries = 0;
@@ -665,6 +719,7 @@ std::vector<Timer> EmbeddedBus::dueTimers(int64_t now_ms, size_t limit) {
                                  "ORDER BY due_ms, key LIMIT ?2");
   q.bind(1, now_ms).bind(2, static_cast<int64_t>(limit));
   while (q.row()) out.push_back(readTimer(q));
+  for (auto& t : out) t.spec.payload = openText(t.spec.payload);
   return out;
 }
 
@@ -680,7 +735,9 @@ std::optional<Timer> EmbeddedBus::timer(const std::string& key) {
   Stmt q = query(reader_db_, std::string("SELECT ") + kTimerColumns + " FROM timers WHERE key=?1");
   q.bind(1, key);
   if (!q.row()) return std::nullopt;
-  return readTimer(q);
+  Timer t = readTimer(q);
+  t.spec.payload = openText(t.spec.payload);
+  return t;
 }
 
 int64_t EmbeddedBus::pendingTimers() {
@@ -691,6 +748,7 @@ int64_t EmbeddedBus::pendingTimers() {
 
 Result<bool> EmbeddedBus::fireTimer(const std::string& key, int64_t due_ms,
                                     const std::string& state, std::vector<AppendItem> items) {
+  seal(items);
   const int64_t now_ms = now();
   auto fired = std::make_shared<bool>(false);
   auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
@@ -769,10 +827,71 @@ void EmbeddedBus::stop(std::chrono::milliseconds grace) {
 void EmbeddedBus::setTargets(std::map<std::string, TargetOptions> targets) {
   {
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
+    std::map<std::string, Guard> guards;
+    for (const auto& [name, options] : targets) {
+      // A reload keeps the state of an unchanged target's breaker.
+      auto old = targets_.find(name);
+      auto g = guards_.find(name);
+      const bool same =
+          old != targets_.end() && g != guards_.end() &&
+          old->second.circuit_breaker.enabled == options.circuit_breaker.enabled &&
+          old->second.circuit_breaker.failure_ratio == options.circuit_breaker.failure_ratio &&
+          old->second.circuit_breaker.min_attempts == options.circuit_breaker.min_attempts &&
+          old->second.circuit_breaker.window == options.circuit_breaker.window &&
+          old->second.circuit_breaker.open_for == options.circuit_breaker.open_for &&
+          old->second.rate_limit.per_second == options.rate_limit.per_second &&
+          old->second.rate_limit.burst == options.rate_limit.burst;
+      guards.emplace(name, same ? g->second
+                                : Guard{CircuitBreaker(options.circuit_breaker),
+                                        TokenBucket(options.rate_limit)});
+      if (options_.metrics != nullptr) {
+        options_.metrics->circuit_state.Add({{"target", name}})
+            .Set(static_cast<double>(guards.at(name).breaker.state()));
+      }
+    }
+    guards_ = std::move(guards);
     targets_ = std::move(targets);
     disabled_.clear();
   }
   poke();
+}
+
+std::map<std::string, int> EmbeddedBus::guardBudgets(int64_t now_ms, int64_t& wake_ms) {
+  std::map<std::string, int> out;
+  for (auto& [name, g] : guards_) {
+    const int b = g.breaker.budget(now_ms);
+    const int t = g.bucket.budget(now_ms);
+    int budget = b < 0 ? t : (t < 0 ? b : std::min(b, t));
+    out[name] = budget;
+    if (budget == 0) {
+      const int64_t at = b == 0 ? g.breaker.probeAt() : g.bucket.nextTokenAt(now_ms);
+      if (at > now_ms && (wake_ms <= 0 || at < wake_ms)) wake_ms = at;
+    }
+  }
+  return out;
+}
+
+void EmbeddedBus::recordGuard(const std::string& target, Outcome outcome, int64_t now_ms) {
+  if (outcome == Outcome::kDisable) return;
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  auto it = guards_.find(target);
+  if (it == guards_.end()) return;
+  // Only the provider's health counts: a permanent error is the message's
+  // fault (a 4xx), not the target's.
+  const auto changed = it->second.breaker.record(outcome == Outcome::kRetry, now_ms);
+  if (!changed) return;
+  static constexpr const char* kStateNames[] = {"closed", "half_open", "open"};
+  const char* name = kStateNames[static_cast<int>(*changed)];
+  if (options_.metrics != nullptr) {
+    options_.metrics->circuit_state.Add({{"target", target}}).Set(static_cast<double>(*changed));
+    options_.metrics->circuit_transitions.Add({{"target", target}, {"result", name}}).Increment();
+  }
+  if (*changed == CircuitBreaker::State::kOpen) {
+    log::warn(kLog, "circuit open: deliveries to this target pause, then one probe is sent",
+              {{"target", target}});
+  } else {
+    log::info(kLog, "circuit closed: the target answers again", {{"target", target}});
+  }
 }
 
 void EmbeddedBus::disableTarget(const std::string& target) {
@@ -800,13 +919,38 @@ void EmbeddedBus::dispatcherLoop() {
     const uint64_t generation = wake_generation_;
     const int free_workers = worker_count_ - busy_workers_ - static_cast<int>(ready_.size());
     int64_t next_due = -1;
+    int64_t guard_wake = 0;
     if (free_workers > 0) {
       const auto targets = targets_;
       const auto disabled = disabled_;
       const auto running = running_keys_;
+      auto budgets = guardBudgets(now(), guard_wake);
       lock.unlock();
       const int64_t now_ms = now();
       std::vector<std::pair<int64_t, std::pair<std::string, std::string>>> picked;
+      bool held_back = false;  // rows skipped because a guard said no
+      // Takes the due heads from `q` until the free workers are used up.
+      auto take = [&](Stmt& q) {
+        int rows = 0;
+        while (static_cast<int>(picked.size()) < free_workers && q.row()) {
+          ++rows;
+          auto key = std::make_pair(q.text(1), q.text(2));
+          if (!targets.count(key.first) || disabled.count(key.first) || running.count(key)) {
+            continue;
+          }
+          int& budget = budgets[key.first];
+          if (budget == 0) {
+            held_back = true;
+            continue;
+          }
+          bool dup = false;
+          for (const auto& p : picked) dup = dup || p.second == key;
+          if (dup) continue;
+          picked.emplace_back(q.i64(0), key);
+          if (budget > 0) --budget;
+        }
+        return rows;
+      };
       try {
         std::lock_guard<std::mutex> rlock(reader_mutex_);
         Stmt q = query(reader_db_,
@@ -816,14 +960,21 @@ void EmbeddedBus::dispatcherLoop() {
                        "p.target=d.target AND p.order_key=d.order_key AND p.id < d.id) "
                        "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
         q.bind(1, now_ms).bind(2, static_cast<int64_t>(kDispatchBatch));
-        while (q.row() && static_cast<int>(picked.size()) < free_workers) {
-          auto key = std::make_pair(q.text(1), q.text(2));
-          if (!targets.count(key.first) || disabled.count(key.first) || running.count(key)) {
-            continue;
+        const int rows = take(q);
+        // A paused target's backlog may fill the whole batch: look at the
+        // other targets one by one so they are never stalled behind it.
+        if (held_back && rows >= kDispatchBatch && static_cast<int>(picked.size()) < free_workers) {
+          for (const auto& [target, _] : targets) {
+            if (budgets[target] == 0 || disabled.count(target)) continue;
+            Stmt t = query(reader_db_,
+                           "SELECT d.id, d.target, d.order_key FROM deliveries d "
+                           "WHERE d.state='pending' AND d.target=?3 AND d.next_attempt_ms <= ?1 "
+                           "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state='pending' "
+                           "AND p.target=d.target AND p.order_key=d.order_key AND p.id < d.id) "
+                           "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
+            t.bind(1, now_ms).bind(2, static_cast<int64_t>(kDispatchBatch)).bind(3, target);
+            take(t);
           }
-          bool dup = false;
-          for (const auto& p : picked) dup = dup || p.second == key;
-          if (!dup) picked.emplace_back(q.i64(0), key);
         }
         Stmt n = query(reader_db_,
                        "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state='pending' AND "
@@ -835,7 +986,22 @@ void EmbeddedBus::dispatcherLoop() {
       }
       lock.lock();
       for (auto& [id, key] : picked) {
-        if (running_keys_.insert(key).second) ready_.push_back(id);
+        if (!running_keys_.insert(key).second) continue;
+        ready_.push_back(id);
+        auto g = guards_.find(key.first);
+        if (g != guards_.end()) {
+          g->second.breaker.started(now_ms);
+          g->second.bucket.take(now_ms);
+        }
+      }
+      if (held_back && options_.metrics != nullptr) {
+        for (const auto& [target, budget] : budgets) {
+          auto g = guards_.find(target);
+          if (budget == 0 && g != guards_.end() &&
+              g->second.breaker.state() == CircuitBreaker::State::kClosed) {
+            options_.metrics->deliveries_throttled.Add({{"target", target}}).Increment();
+          }
+        }
       }
       if (!picked.empty()) work_cv_.notify_all();
       if (!picked.empty() && static_cast<int>(picked.size()) == free_workers) continue;
@@ -853,6 +1019,7 @@ void EmbeddedBus::dispatcherLoop() {
     // Sleep until the next retry is due (wall clock), a poke, or 1 s (a
     // safety net for clock jumps and fake clocks in tests).
     auto wait = std::chrono::milliseconds(1000);
+    if (guard_wake > 0 && (next_due <= 0 || guard_wake < next_due)) next_due = guard_wake;
     if (next_due > 0) {
       wait = std::clamp(std::chrono::milliseconds(next_due - now()), std::chrono::milliseconds(1),
                         wait);
@@ -889,6 +1056,7 @@ void EmbeddedBus::runDelivery(int64_t id) {
                                    "WHERE d.id=?1");
     q.bind(1, id);
     if (q.row()) info = readDelivery(q);
+    if (info) openDelivery(*info);
   } catch (const std::exception& e) {
     log::error(kLog, "cannot load a delivery", {{"id", id}, {"reason", e.what()}});
   }
@@ -922,6 +1090,7 @@ void EmbeddedBus::runDelivery(int64_t id) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int attempt = d.attempts + 1;
   const int64_t end_ms = now();
+  recordGuard(d.target, result.outcome, end_ms);
 
   std::string state = "pending";
   std::string dead_reason;
@@ -1015,14 +1184,18 @@ std::optional<EventTrace> EmbeddedBus::event(const std::string& event_id) {
                    "WHERE id=?1");
     q.bind(1, event_id);
     if (!q.row()) return std::nullopt;
-    trace.event = {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.i64(5), q.text(6)};
+    trace.event = {q.text(0), q.text(1), q.text(2),          q.text(3),
+                   q.text(4), q.i64(5),  openText(q.text(6))};
   }
   {
     Stmt q = query(reader_db_, std::string("SELECT ") + kDeliveryColumns +
                                    " FROM deliveries d JOIN events e ON e.id = d.event_id "
                                    "WHERE d.event_id=?1 ORDER BY d.id");
     q.bind(1, event_id);
-    while (q.row()) trace.deliveries.push_back(readDelivery(q));
+    while (q.row()) {
+      trace.deliveries.push_back(readDelivery(q));
+      openDelivery(trace.deliveries.back());
+    }
   }
   for (auto& info : trace.deliveries) {
     Stmt q = query(reader_db_,
@@ -1176,7 +1349,7 @@ std::optional<Conversation> EmbeddedBus::conversation(const std::string& convers
                  "awaiting_ms, opened_ms FROM conversations WHERE id=?1");
   q.bind(1, conversation_id);
   if (!q.row()) return std::nullopt;
-  return Conversation{q.text(0), q.text(1), q.text(2), q.text(3),
+  return Conversation{q.text(0), q.text(1), q.text(2), openText(q.text(3)),
                       q.i64(4),  q.i64(5),  q.i64(6),  q.i64(7)};
 }
 
@@ -1190,7 +1363,7 @@ std::optional<SentMessage> EmbeddedBus::sentMessage(const std::string& target,
                  "d.provider_message_id <> '' ORDER BY d.id DESC LIMIT 1");
   q.bind(1, target).bind(2, provider_message_id);
   if (!q.row()) return std::nullopt;
-  return SentMessage{q.text(0), q.text(1), q.text(2), q.text(3)};
+  return SentMessage{q.text(0), q.text(1), q.text(2), openText(q.text(3))};
 }
 
 std::optional<MessageState> EmbeddedBus::messageState(const std::string& instance,
@@ -1211,16 +1384,17 @@ std::optional<std::string> EmbeddedBus::kvGet(const std::string& instance, const
                  "expires_ms > ?3)");
   q.bind(1, instance).bind(2, key).bind(3, now());
   if (!q.row()) return std::nullopt;
-  return q.text(0);
+  return openText(q.text(0));
 }
 
 Status EmbeddedBus::kvPut(const std::string& instance, const std::string& key,
                           const std::string& value, std::chrono::milliseconds ttl) {
   const int64_t expires = ttl.count() > 0 ? now() + ttl.count() : 0;
+  const std::string sealed = sealText(value);
   return write([&](sqlite3* db) -> Status {
     Stmt q = query(
         db, "INSERT OR REPLACE INTO kv(instance, key, value, expires_ms) VALUES(?1,?2,?3,?4)");
-    q.bind(1, instance).bind(2, key).bind(3, value).bind(4, expires);
+    q.bind(1, instance).bind(2, key).bind(3, sealed).bind(4, expires);
     return q.step() == SQLITE_DONE ? Status::ok() : Status(Code::kUnavailable, sqlite3_errmsg(db));
   });
 }
@@ -1247,15 +1421,15 @@ Result<int64_t> EmbeddedBus::purge() {
     if (t.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     Stmt a = query(db,
                    "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d "
-                   "JOIN events e ON e.id = d.event_id WHERE e.time_ms < ?1 AND d.state = 'done' "
-                   "AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = e.id AND "
-                   "o.state <> 'done'))");
+                   "JOIN events e ON e.id = d.event_id WHERE e.time_ms < ?1 AND d.state <> "
+                   "'pending' AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = e.id "
+                   "AND o.state = 'pending'))");
     a.bind(1, cutoff);
     if (a.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     Stmt d = query(db,
-                   "DELETE FROM deliveries WHERE state = 'done' AND event_id IN (SELECT e.id FROM "
-                   "events e WHERE e.time_ms < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries o "
-                   "WHERE o.event_id = e.id AND o.state <> 'done'))");
+                   "DELETE FROM deliveries WHERE state <> 'pending' AND event_id IN (SELECT e.id "
+                   "FROM events e WHERE e.time_ms < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries "
+                   "o WHERE o.event_id = e.id AND o.state = 'pending'))");
     d.bind(1, cutoff);
     if (d.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     Stmt ms = query(db, "DELETE FROM message_states WHERE updated_ms < ?1");
@@ -1267,10 +1441,186 @@ Result<int64_t> EmbeddedBus::purge() {
     e.bind(1, cutoff);
     if (e.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     deleted = sqlite3_changes(db);
+    // A conversation the customer has not written in for the whole
+    // retention goes too (it holds the contact's details); writing again
+    // registers it anew.
+    Stmt c = query(db, "DELETE FROM conversations WHERE max(created_ms, last_inbound_ms) < ?1");
+    c.bind(1, cutoff);
+    if (c.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     return Status::ok();
   });
   if (!s.isOk()) return s;
+  if (options_.metrics != nullptr && deleted > 0) {
+    options_.metrics->retention_purged.Add({}).Increment(static_cast<double>(deleted));
+  }
   return deleted;
+}
+
+// ---------------------------------------------------------------- privacy --
+
+namespace {
+
+// Whether a JSON text holds one of `needles` as a whole string value.
+bool mentions(const std::string& json, const std::set<std::string>& needles) {
+  for (const auto& n : needles) {
+    if (json.find('"' + n + '"') != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool containsAny(const std::string& text, const std::set<std::string>& needles) {
+  for (const auto& n : needles) {
+    if (text.find(n) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// A full scan: payloads may be encrypted, so SQL cannot search them. An
+// erasure is rare and bounded by the retention.
+ContactData EmbeddedBus::selectContact(sqlite3* db, const std::string& contact) const {
+  ContactData out;
+  std::set<std::string> keys{contact};
+  std::set<std::string> conversation_ids;
+  {
+    Stmt q = query(db,
+                   "SELECT id, instance, address, contact_json, created_ms, last_inbound_ms, "
+                   "awaiting_ms, opened_ms FROM conversations");
+    while (q.row()) {
+      Conversation c{q.text(0), q.text(1), q.text(2), openText(q.text(3)),
+                     q.i64(4),  q.i64(5),  q.i64(6),  q.i64(7)};
+      const auto j = nlohmann::json::parse(c.contact_json, nullptr, false);
+      bool match = c.conversation_id == contact || c.address == contact;
+      std::vector<std::string> ids{c.address};
+      if (j.is_object()) {
+        for (const char* field : {"phone", "email", "id"}) {
+          if (j.contains(field) && j[field].is_string()) {
+            ids.push_back(j[field].get<std::string>());
+            match = match || ids.back() == contact;
+          }
+        }
+      }
+      if (!match) continue;
+      conversation_ids.insert(c.conversation_id);
+      for (auto& id : ids) {
+        if (id.size() >= 3) keys.insert(id);  // tiny values would match too much
+      }
+      out.conversations.push_back(std::move(c));
+    }
+  }
+  std::set<std::string> all = keys;
+  all.insert(conversation_ids.begin(), conversation_ids.end());
+  std::set<std::string> event_ids;
+  {
+    Stmt q = query(db,
+                   "SELECT id, instance, type, subject, provider_id, time_ms, json FROM events "
+                   "ORDER BY seq");
+    while (q.row()) {
+      EventRecord e{q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.i64(5), ""};
+      if (conversation_ids.count(e.subject) == 0) {
+        e.json = openText(q.text(6));
+        if (!mentions(e.json, all)) continue;
+      } else {
+        e.json = openText(q.text(6));
+      }
+      event_ids.insert(e.id);
+      out.events.push_back(std::move(e));
+    }
+  }
+  for (const auto& id : event_ids) {
+    Stmt q = query(db, std::string("SELECT ") + kDeliveryColumns +
+                           " FROM deliveries d JOIN events e ON e.id = d.event_id "
+                           "WHERE d.event_id=?1 ORDER BY d.id");
+    q.bind(1, id);
+    while (q.row()) {
+      out.deliveries.push_back(readDelivery(q));
+      openDelivery(out.deliveries.back());
+    }
+  }
+  {
+    Stmt q = query(db, "SELECT instance, key, value FROM kv");
+    while (q.row()) {
+      ContactData::State st{q.text(0), q.text(1), openText(q.text(2))};
+      if (containsAny(st.key, all) || mentions(st.value, all)) out.state.push_back(std::move(st));
+    }
+  }
+  {
+    Stmt q = query(db, std::string("SELECT ") + kTimerColumns + " FROM timers");
+    while (q.row()) {
+      Timer t = readTimer(q);
+      t.spec.payload = openText(t.spec.payload);
+      if (containsAny(t.spec.key, all) || containsAny(t.spec.group, all) ||
+          containsAny(t.spec.ref, all) || mentions(t.spec.payload, all)) {
+        out.timers.push_back(std::move(t));
+      }
+    }
+  }
+  return out;
+}
+
+Result<ContactData> EmbeddedBus::contactData(const std::string& contact) {
+  try {
+    std::lock_guard<std::mutex> rlock(reader_mutex_);
+    return selectContact(reader_db_, contact);
+  } catch (const std::exception& e) {
+    return Status(Code::kUnavailable, e.what());
+  }
+}
+
+Result<ErasureCounts> EmbeddedBus::eraseContact(const std::string& contact) {
+  ErasureCounts counts;
+  Status s = write([&](sqlite3* db) -> Status {
+    // Selected inside the writer's transaction: nothing appended meanwhile
+    // can slip between the search and the deletes.
+    const ContactData data = selectContact(db, contact);
+    counts = {};
+    auto run = [&](const char* sql, const std::string& a, const std::string& b = "") -> Status {
+      Stmt q = query(db, sql);
+      q.bind(1, a);
+      if (!b.empty()) q.bind(2, b);
+      return q.step() == SQLITE_DONE ? Status::ok() : sqlError(db, "cannot erase");
+    };
+    for (const auto& d : data.deliveries) {
+      Stmt a = query(db, "DELETE FROM attempts WHERE delivery_id=?1");
+      a.bind(1, d.delivery.id);
+      if (a.step() != SQLITE_DONE) return sqlError(db, "cannot erase");
+      if (!d.provider_message_id.empty()) {
+        if (auto st = run("DELETE FROM message_states WHERE instance=?1 AND provider_message_id=?2",
+                          d.delivery.target, d.provider_message_id);
+            !st.isOk()) {
+          return st;
+        }
+      }
+    }
+    for (const auto& e : data.events) {
+      if (auto st = run("DELETE FROM deliveries WHERE event_id=?1", e.id); !st.isOk()) return st;
+      counts.deliveries += sqlite3_changes(db);
+      if (auto st = run("DELETE FROM events WHERE id=?1", e.id); !st.isOk()) return st;
+      counts.events += sqlite3_changes(db);
+    }
+    for (const auto& c : data.conversations) {
+      if (auto st = run("DELETE FROM conversations WHERE id=?1", c.conversation_id); !st.isOk()) {
+        return st;
+      }
+      counts.conversations += sqlite3_changes(db);
+    }
+    for (const auto& st : data.state) {
+      if (auto r = run("DELETE FROM kv WHERE instance=?1 AND key=?2", st.instance, st.key);
+          !r.isOk()) {
+        return r;
+      }
+      counts.state += sqlite3_changes(db);
+    }
+    for (const auto& t : data.timers) {
+      if (auto r = run("DELETE FROM timers WHERE key=?1", t.spec.key); !r.isOk()) return r;
+      counts.timers += sqlite3_changes(db);
+    }
+    return Status::ok();
+  });
+  if (!s.isOk()) return s;
+  poke();
+  return counts;
 }
 
 bool EmbeddedBus::healthy() const {

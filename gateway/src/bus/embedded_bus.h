@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "bus/bus.h"
+#include "bus/target_guard.h"
+#include "common/crypto_box.h"
 #include "metrics/metrics.h"
 
 struct sqlite3;
@@ -27,13 +29,19 @@ class EmbeddedBus final : public Bus {
     metrics::Metrics* metrics = nullptr;  // may be null (tests)
     std::function<int64_t()> now_ms;      // default: the wall clock
     uint64_t seed = 0;                    // jitter randomness; 0: random
-    // Delivered events older than this are deleted (with their deliveries
-    // and attempts) by purge(), which the dispatcher runs hourly. Events
-    // with a pending or dead delivery are kept. 0 keeps everything.
+    // Events older than this are deleted with their deliveries and attempts
+    // (dead letters included: the retention is also the replay window) by
+    // purge(), which the dispatcher runs hourly; so are finished timers,
+    // provider statuses and conversations without a customer message for as
+    // long. Events with a pending delivery are kept. 0 keeps everything.
     std::chrono::milliseconds retention{0};
     // Upper bound of the database size (0: none). Writes beyond it fail like
     // a full disk: the batch is rolled back and its callers get kUnavailable.
     int64_t max_bytes = 0;
+    // Seals payload columns (events.json, deliveries.rendered and
+    // event_override, conversations.contact_json, kv.value, timers.payload)
+    // with AES-256-GCM; null or empty: plaintext.
+    std::shared_ptr<const crypto::Keyring> keyring;
   };
 
   static Result<std::unique_ptr<EmbeddedBus>> open(const Options& options);
@@ -70,7 +78,13 @@ class EmbeddedBus final : public Bus {
   Status kvPut(const std::string& instance, const std::string& key, const std::string& value,
                std::chrono::milliseconds ttl) override;
   Status kvDelete(const std::string& instance, const std::string& key) override;
+  Result<ContactData> contactData(const std::string& contact) override;
+  Result<ErasureCounts> eraseContact(const std::string& contact) override;
   [[nodiscard]] bool healthy() const override;
+
+  // Replaces the keys (config reload): new data is sealed with the new
+  // current key; data sealed before keeps opening with any key listed.
+  void setKeyring(std::shared_ptr<const crypto::Keyring> keyring);
 
   // Wakes the dispatcher (after a test advanced its fake clock).
   void poke();
@@ -99,8 +113,18 @@ class EmbeddedBus final : public Bus {
   void runDelivery(int64_t id);
   int64_t now() const;
   void countTimerOps(const std::vector<AppendOutcome>& outcomes);
+  [[nodiscard]] std::shared_ptr<const crypto::Keyring> keyring() const;
+  // Payload columns in and out (see Options::keyring).
+  void seal(std::vector<AppendItem>& items) const;
+  std::string sealText(const std::string& plaintext) const;
+  std::string openText(const std::string& stored) const;
+  void openDelivery(DeliveryInfo& info) const;
+  // The rows about `contact` on connection `db` (see contactData).
+  ContactData selectContact(sqlite3* db, const std::string& contact) const;
 
   Options options_;
+  mutable std::mutex keyring_mutex_;
+  std::shared_ptr<const crypto::Keyring> keyring_;
   sqlite3* writer_db_ = nullptr;
   sqlite3* reader_db_ = nullptr;
   mutable std::mutex reader_mutex_;
@@ -125,6 +149,15 @@ class EmbeddedBus final : public Bus {
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
   std::map<std::string, TargetOptions> targets_;
+  struct Guard {
+    CircuitBreaker breaker;
+    TokenBucket bucket;
+  };
+  std::map<std::string, Guard> guards_;  // per configured target
+  // Attempts the guards let start now, per target (-1: no limit); updates
+  // `wake_ms` with when a held-back target may go again.
+  std::map<std::string, int> guardBudgets(int64_t now_ms, int64_t& wake_ms);
+  void recordGuard(const std::string& target, Outcome outcome, int64_t now_ms);
   std::set<std::string> disabled_;
   std::set<std::pair<std::string, std::string>> running_keys_;
   std::deque<int64_t> ready_;

@@ -6,8 +6,11 @@
 // Loggers are named hierarchically (sanjog.app, sanjog.http, sanjog.bus,
 // sanjog.plugin.<instance>). Identical warnings and errors repeated within
 // 10 s are collapsed into one line with a "repeated" count. Thread-safe.
-// Secrets never go into fields; phone numbers and emails are masked by the
-// callers with maskPhone()/maskEmail().
+// Privacy (logging.privacy): before a line is written, string values and the
+// message are scanned; phone numbers (7+ digits standing alone) and emails
+// are masked, fields that carry message text ("text", "body", "caption")
+// are replaced by their length, fields named like secrets ("token",
+// "secret", "password", "authorization", "api_key") are always "***".
 #pragma once
 
 #include <string>
@@ -23,6 +26,13 @@ enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 void setLevel(Level level);
 Level level();
 Level parseLevel(std::string_view text, Level fallback);
+
+enum class Privacy { kStrict, kMask, kOff };
+void setPrivacy(Privacy privacy);
+Privacy privacy();
+Privacy parsePrivacy(std::string_view text, Privacy fallback);
+// What privacy `p` makes of a free-text value (exposed for tests).
+std::string redact(std::string_view text, Privacy p);
 
 void write(Level level, std::string_view logger, std::string_view msg,
            const nlohmann::json& fields = nlohmann::json::object());

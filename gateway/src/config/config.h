@@ -24,16 +24,43 @@ struct TlsConfig {
   std::string key_file;
 };
 
+// Limits on untrusted requests, applied on both listeners.
+struct LimitsConfig {
+  int max_header_count = 64;
+  size_t max_header_bytes = 8192;  // one field, name + value
+  int max_json_depth = 64;
+  std::chrono::milliseconds read_timeout{10000};  // next bytes of a request
+  std::chrono::milliseconds body_timeout{30000};  // a whole body
+  std::chrono::milliseconds keep_alive_timeout{15000};
+};
+
+// Ingestion answers 503 + Retry-After while the delivery backlog is over
+// either bound (0 = no bound).
+struct BackpressureConfig {
+  int64_t max_pending = 1000000;
+  std::chrono::milliseconds max_age{0};
+  std::chrono::milliseconds retry_after{30000};
+};
+
+// Failed authentications allowed per client address and window.
+struct AuthFailureLimit {
+  int max = 10;
+  std::chrono::milliseconds window{60000};
+};
+
 struct ServerConfig {
   ListenAddress listen;
   size_t max_body_bytes = 1048576;
   int threads = 64;  // HTTP worker threads (POCO serves one connection per thread)
   std::optional<TlsConfig> tls;
+  LimitsConfig limits;
+  BackpressureConfig backpressure;
+  AuthFailureLimit auth_failures;
 };
 
 struct AdminConfig {
   ListenAddress listen{"127.0.0.1", 9464};
-  std::string token;  // secret
+  std::vector<std::string> tokens;  // secrets: admin.token and admin.tokens; any is accepted
 };
 
 struct ApiConfig {
@@ -45,13 +72,24 @@ struct StorageConfig {
   std::string path = "var/sanjog.db";
   std::chrono::seconds retention{30LL * 24 * 3600};
   std::string sync = "full";   // "full" (survives power loss) or "normal" (survives kill -9)
-  std::string encryption_key;  // secret, optional
-  int64_t max_bytes = 0;       // database size limit, 0 = none
+  std::string encryption_key;  // secret, optional: 32 bytes, hex or base64
+  std::vector<std::string> previous_keys;  // secrets: still decrypt
+  int64_t max_bytes = 0;                   // database size limit, 0 = none
 };
 
 struct BusConfig {
   std::string backend = "embedded";
   int workers = 4;  // delivery worker threads
+};
+
+struct OutboundConfig {
+  std::string ca_file;                     // extra trust anchors (PEM)
+  std::vector<std::string> allow_private;  // CIDR ranges payload URLs may reach
+};
+
+struct LoggingConfig {
+  std::string level = "info";
+  std::string privacy = "mask";  // strict | mask | off
 };
 
 struct Defaults {
@@ -70,12 +108,31 @@ struct RetryPolicy {
   double jitter = 0.2;  // +- fraction of the interval
 };
 
+// Per target: opens after `failure_ratio` of at least `min_attempts` recent
+// attempts (within `window`) failed; after `open_for` one probe is let
+// through (half-open): success closes it, failure opens it again.
+struct CircuitBreakerPolicy {
+  bool enabled = true;
+  double failure_ratio = 0.5;
+  int min_attempts = 10;
+  std::chrono::milliseconds window{60000};
+  std::chrono::milliseconds open_for{30000};
+};
+
+// Token bucket on delivery attempts; per_second 0 = no limit.
+struct RateLimitPolicy {
+  double per_second = 0;
+  int burst = 0;
+};
+
 struct InstanceConfig {
   std::string id;
   std::string plugin;
   nlohmann::json config = nlohmann::json::object();    // expanded, defaults applied
   nlohmann::json redacted = nlohmann::json::object();  // secrets replaced by "***"
   RetryPolicy retry;
+  CircuitBreakerPolicy circuit_breaker{};
+  RateLimitPolicy rate_limit{};
 };
 
 struct RouteTarget {
@@ -105,6 +162,8 @@ struct Config {
   ApiConfig api;
   StorageConfig storage;
   BusConfig bus;
+  OutboundConfig outbound;
+  LoggingConfig logging;
   std::string plugin_dir;  // empty: the default search path
   Defaults defaults;
   std::vector<InstanceConfig> instances;

@@ -7,6 +7,7 @@
 #include <valijson/validator.hpp>
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/crypto_box.h"
+#include "common/net_guard.h"
 #include "config/embedded.h"
 #include "sanjog/sdk/duration.hpp"
 
@@ -283,11 +286,41 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
     c.server.max_body_bytes = s.value("max_body_bytes", c.server.max_body_bytes);
     c.server.threads = s.value("threads", c.server.threads);
     if (s.contains("tls")) c.server.tls = TlsConfig{s["tls"]["cert_file"], s["tls"]["key_file"]};
+    if (s.contains("limits")) {
+      const auto& l = s["limits"];
+      auto& o = c.server.limits;
+      o.max_header_count = l.value("max_header_count", o.max_header_count);
+      o.max_header_bytes = l.value("max_header_bytes", o.max_header_bytes);
+      o.max_json_depth = l.value("max_json_depth", o.max_json_depth);
+      o.read_timeout = duration(l, "read_timeout", "/server/limits", o.read_timeout);
+      o.body_timeout = duration(l, "body_timeout", "/server/limits", o.body_timeout);
+      o.keep_alive_timeout =
+          duration(l, "keep_alive_timeout", "/server/limits", o.keep_alive_timeout);
+      for (const char* key : {"read_timeout", "body_timeout", "keep_alive_timeout"}) {
+        if (l.contains(key) && duration(l, key, "/server/limits", o.read_timeout).count() <= 0) {
+          errors.push_back({"", std::string("/server/limits/") + key, "must be longer than 0"});
+        }
+      }
+    }
+    if (s.contains("backpressure")) {
+      const auto& b = s["backpressure"];
+      auto& o = c.server.backpressure;
+      o.max_pending = b.value("max_pending", o.max_pending);
+      o.max_age = duration(b, "max_age", "/server/backpressure", o.max_age);
+      o.retry_after = duration(b, "retry_after", "/server/backpressure", o.retry_after);
+    }
+    if (s.contains("auth_failures")) {
+      const auto& a = s["auth_failures"];
+      c.server.auth_failures.max = a.value("max", c.server.auth_failures.max);
+      c.server.auth_failures.window =
+          duration(a, "window", "/server/auth_failures", c.server.auth_failures.window);
+    }
   }
   if (doc.contains("admin")) {
     const auto& a = doc["admin"];
     c.admin.listen = listen(a, "/admin", c.admin.listen);
-    c.admin.token = a.value("token", "");
+    if (a.contains("token")) c.admin.tokens.push_back(a["token"]);
+    for (const auto& t : a.value("tokens", std::vector<std::string>{})) c.admin.tokens.push_back(t);
   }
   if (doc.contains("api")) {
     c.api.keys = doc["api"].value("keys", std::vector<std::string>{});
@@ -300,11 +333,20 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
     c.storage.retention = std::chrono::duration_cast<std::chrono::seconds>(
         duration(s, "retention", "/storage", c.storage.retention));
     c.storage.encryption_key = s.value("encryption_key", "");
+    c.storage.previous_keys = s.value("previous_keys", std::vector<std::string>{});
     c.storage.max_bytes = s.value("max_bytes", int64_t{0});
-    if (!c.storage.encryption_key.empty()) {
-      errors.push_back({"", "/storage/encryption_key",
-                        "encryption at rest is not available in this version; remove the key "
-                        "(protect the storage directory with file permissions instead)"});
+    if (!c.storage.encryption_key.empty() && !crypto::parseKey(c.storage.encryption_key)) {
+      errors.push_back({"", "/storage/encryption_key", crypto::kKeyFormatHint});
+    }
+    for (size_t i = 0; i < c.storage.previous_keys.size(); ++i) {
+      if (!crypto::parseKey(c.storage.previous_keys[i])) {
+        errors.push_back(
+            {"", "/storage/previous_keys/" + std::to_string(i), crypto::kKeyFormatHint});
+      }
+    }
+    if (c.storage.encryption_key.empty() && !c.storage.previous_keys.empty()) {
+      errors.push_back(
+          {"", "/storage/previous_keys", "previous keys need an encryption_key for new data"});
     }
   }
   if (doc.contains("bus")) {
@@ -316,6 +358,21 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
           {"", "/bus/backend",
            "backend \"" + c.bus.backend + "\" is not available in this build; use \"embedded\""});
     }
+  }
+  if (doc.contains("outbound")) {
+    const auto& o = doc["outbound"];
+    c.outbound.ca_file = o.value("ca_file", "");
+    c.outbound.allow_private = o.value("allow_private", std::vector<std::string>{});
+    for (size_t i = 0; i < c.outbound.allow_private.size(); ++i) {
+      if (!net::parseCidr(c.outbound.allow_private[i])) {
+        errors.push_back({"", "/outbound/allow_private/" + std::to_string(i),
+                          "not a CIDR range such as 10.0.0.0/8 or fd00::/8"});
+      }
+    }
+  }
+  if (doc.contains("logging")) {
+    c.logging.level = doc["logging"].value("level", c.logging.level);
+    c.logging.privacy = doc["logging"].value("privacy", c.logging.privacy);
   }
   c.plugin_dir = doc.value("plugin_dir", "");
   if (doc.contains("defaults")) {
@@ -346,6 +403,24 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
         if (ic.retry.max_interval < ic.retry.initial) {
           errors.push_back({ic.id, rp + "/max_interval", "must not be shorter than initial"});
         }
+      }
+      if (in.contains("circuit_breaker")) {
+        const auto& b = in["circuit_breaker"];
+        const std::string bp = pointer + "/circuit_breaker";
+        auto& o = ic.circuit_breaker;
+        o.enabled = b.value("enabled", o.enabled);
+        o.failure_ratio = b.value("failure_ratio", o.failure_ratio);
+        o.min_attempts = b.value("min_attempts", o.min_attempts);
+        o.window = duration(b, "window", bp, o.window);
+        o.open_for = duration(b, "open_for", bp, o.open_for);
+        if (o.window.count() <= 0)
+          errors.push_back({ic.id, bp + "/window", "must be longer than 0"});
+      }
+      if (in.contains("rate_limit")) {
+        const auto& r = in["rate_limit"];
+        ic.rate_limit.per_second = r["per_second"].get<double>();
+        ic.rate_limit.burst =
+            r.value("burst", static_cast<int>(std::ceil(ic.rate_limit.per_second)));
       }
       for (const auto& other : c.instances) {
         if (other.id == ic.id) {

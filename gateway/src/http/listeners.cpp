@@ -10,10 +10,15 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/URI.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <istream>
 
+#include "common/input_limits.h"
 #include "common/log.h"
 #include "common/time_format.h"
 #include "sanjog/sdk/crypto.hpp"
@@ -40,14 +45,47 @@ void sendJson(HTTPServerResponse& response, int status, const nlohmann::json& bo
   send(response, app::Reply::json(status, body));
 }
 
-// Reads the body up to `limit` bytes. Returns false (and answers 413) when
-// it is larger. Before answering, up to kDrainBytes of the rest are read and
-// discarded, so a client still sending its body sees the 413 instead of a
-// connection reset; beyond that the connection is closed.
+// Counts a refused request and answers it.
+void reject(HTTPServerResponse& response, metrics::Metrics& metrics, const char* kind,
+            const char* reason, int status, const std::string& message) {
+  metrics.requests_rejected.Add({{"kind", kind}, {"reason", reason}}).Increment();
+  log::warn(kLog, "request refused", {{"listener", kind}, {"reason", reason}});
+  response.setKeepAlive(false);
+  send(response, app::Reply::error(status, reason, message));
+}
+
+// Header limits (server.limits). POCO itself refuses more than 100 fields or
+// a field over 8 KiB with a bare 400 before any handler runs; these
+// configurable limits sit inside those.
+// Returns the reason after answering, or nullptr when the headers are fine.
+const char* headersRefused(HTTPServerRequest& request, HTTPServerResponse& response,
+                           metrics::Metrics& metrics, const char* kind,
+                           const config::LimitsConfig& l) {
+  if (static_cast<int>(request.size()) > l.max_header_count) {
+    reject(response, metrics, kind, "too_many_headers", 431,
+           "more than " + std::to_string(l.max_header_count) + " header fields");
+    return "too_many_headers";
+  }
+  for (const auto& [name, value] : request) {
+    if (name.size() + value.size() > l.max_header_bytes) {
+      reject(response, metrics, kind, "header_too_large", 431,
+             "a header field is longer than " + std::to_string(l.max_header_bytes) + " bytes");
+      return "header_too_large";
+    }
+  }
+  return nullptr;
+}
+
+// Reads the body up to `limit` bytes within `limits.body_timeout`, and checks
+// its JSON nesting. Returns the reason after answering (nullptr when read): 413 when larger (before
+// answering, up to kDrainBytes of the rest are read and discarded, so a
+// client still sending sees the 413 instead of a connection reset), 408 when
+// the client is too slow, 400 when nested too deep.
 constexpr size_t kDrainBytes = 8u << 20;
 
-bool readBody(HTTPServerRequest& request, HTTPServerResponse& response, size_t limit,
-              std::string& body) {
+const char* bodyRefused(HTTPServerRequest& request, HTTPServerResponse& response, size_t limit,
+                        std::string& body, metrics::Metrics& metrics, const char* kind,
+                        const config::LimitsConfig& limits) {
   const auto declared = request.getContentLength64();
   std::istream& in = request.stream();
   char buf[16384];
@@ -57,21 +95,44 @@ bool readBody(HTTPServerRequest& request, HTTPServerResponse& response, size_t l
       in.read(buf, sizeof buf);
       drained += static_cast<size_t>(in.gcount());
     }
-    response.setKeepAlive(false);
-    send(response, app::Reply::error(413, "too_large",
-                                     "body is larger than " + std::to_string(limit) + " bytes"));
-    return false;
+    reject(response, metrics, kind, "too_large", 413,
+           "body is larger than " + std::to_string(limit) + " bytes");
+    return "too_large";
   };
-  if (declared != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH &&
-      static_cast<uint64_t>(declared) > limit) {
-    return tooLarge();
+  const auto deadline = std::chrono::steady_clock::now() + limits.body_timeout;
+  auto tooSlow = [&] {
+    reject(response, metrics, kind, "slow_client", 408,
+           "the body did not arrive completely within " +
+               std::to_string(limits.body_timeout.count()) + " ms");
+    return "slow_client";
+  };
+  try {
+    if (declared != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH &&
+        static_cast<uint64_t>(declared) > limit) {
+      return tooLarge();
+    }
+    while (in) {
+      in.read(buf, sizeof buf);
+      body.append(buf, static_cast<size_t>(in.gcount()));
+      if (body.size() > limit) return tooLarge();
+      if (std::chrono::steady_clock::now() > deadline) return tooSlow();
+    }
+  } catch (const Poco::TimeoutException&) {
+    return tooSlow();
   }
-  while (in) {
-    in.read(buf, sizeof buf);
-    body.append(buf, static_cast<size_t>(in.gcount()));
-    if (body.size() > limit) return tooLarge();
+  // No byte within read_timeout (the stream turns bad: iostreams swallow
+  // the socket's timeout) or the client went away before the declared
+  // length: an incomplete body is never handed on.
+  if (in.bad() || (declared != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH &&
+                   body.size() < static_cast<uint64_t>(declared))) {
+    return tooSlow();
   }
-  return true;
+  if (jsonNestingExceeds(body, limits.max_json_depth)) {
+    reject(response, metrics, kind, "too_deep", 400,
+           "JSON nested deeper than " + std::to_string(limits.max_json_depth) + " levels");
+    return "too_deep";
+  }
+  return nullptr;
 }
 
 std::vector<std::string> splitPath(const std::string& path) {
@@ -95,18 +156,58 @@ std::string queryParam(const Poco::URI& uri, const std::string& name) {
   return "";
 }
 
+// Checks the bearer token, with the per-address failure limit: a client that
+// failed `limit.max` times within the window gets 429 until it ends, even
+// with a valid token (a guessing client learns nothing from its attempts).
+bool authenticate(HTTPServerRequest& request, HTTPServerResponse& response,
+                  const std::vector<std::string>& accepted, const config::AuthFailureLimit& limit,
+                  AuthLimiter& limiter, metrics::Metrics& metrics, const char* kind) {
+  const std::string address = request.clientAddress().host().toString();
+  const auto now = std::chrono::steady_clock::now();
+  if (auto wait = limiter.blocked(address, limit, now)) {
+    metrics.requests_rejected
+        .Add({{"kind", std::string(kind) == "admin" ? "admin" : "public"},
+              {"reason", "auth_locked"}})
+        .Increment();
+    response.set("Retry-After", std::to_string(std::max<int64_t>(1, wait->count())));
+    send(response, app::Reply::error(429, "rate_limited",
+                                     "too many failed authentication attempts; retry later"));
+    return false;
+  }
+  if (bearerMatches(request.get("Authorization", ""), accepted)) return true;
+  limiter.fail(address, limit, now);
+  metrics.auth_failures.Add({{"kind", kind}}).Increment();
+  metrics.api_requests.Add({{"kind", kind}, {"result", "unauthenticated"}}).Increment();
+  log::warn(kLog, "authentication failed", {{"kind", kind}, {"client", address}});
+  response.set("WWW-Authenticate", "Bearer");
+  send(response, app::Reply::error(401, "unauthenticated",
+                                   std::string(kind) == "admin" ? "a valid admin token is required"
+                                                                : "a valid API key is required"));
+  return false;
+}
+
 // ---------------------------------------------------------------- public --
 
 class WebhookHandler : public HTTPRequestHandler {
  public:
-  WebhookHandler(app::Gateway& gateway, std::string instance, std::string subpath)
-      : gateway_(gateway), instance_(std::move(instance)), subpath_(std::move(subpath)) {}
+  WebhookHandler(app::Gateway& gateway, metrics::Metrics& metrics, std::string instance,
+                 std::string subpath)
+      : gateway_(gateway),
+        metrics_(metrics),
+        instance_(std::move(instance)),
+        subpath_(std::move(subpath)) {}
 
   void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
     auto rt = gateway_.runtime();
+    const auto& limits = rt->config.server.limits;
     plugin_host::WebhookCall call;
-    if (!readBody(request, response, rt->config.server.max_body_bytes, call.body)) {
-      gateway_.countRejected(instance_, "too_large");
+    const char* refused = headersRefused(request, response, metrics_, "public", limits);
+    if (refused == nullptr) {
+      refused = bodyRefused(request, response, rt->config.server.max_body_bytes, call.body,
+                            metrics_, "public", limits);
+    }
+    if (refused != nullptr) {
+      gateway_.countRejected(instance_, refused);
       return;
     }
     call.method = request.getMethod();
@@ -121,6 +222,7 @@ class WebhookHandler : public HTTPRequestHandler {
 
  private:
   app::Gateway& gateway_;
+  metrics::Metrics& metrics_;
   std::string instance_;
   std::string subpath_;
 };
@@ -138,23 +240,26 @@ class FixedHandler : public HTTPRequestHandler {
 
 class ApiHandler : public HTTPRequestHandler {
  public:
-  ApiHandler(app::Gateway& gateway, metrics::Metrics& metrics, std::vector<std::string> parts)
-      : gateway_(gateway), metrics_(metrics), parts_(std::move(parts)) {}
+  ApiHandler(app::Gateway& gateway, metrics::Metrics& metrics, AuthLimiter& limiter,
+             std::vector<std::string> parts)
+      : gateway_(gateway), metrics_(metrics), limiter_(limiter), parts_(std::move(parts)) {}
 
   void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
     auto rt = gateway_.runtime();
-    if (!bearerMatches(request.get("Authorization", ""), rt->config.api.keys)) {
-      metrics_.auth_failures.Add({{"kind", "api"}}).Increment();
-      metrics_.api_requests.Add({{"kind", "api"}, {"result", "unauthenticated"}}).Increment();
-      response.set("WWW-Authenticate", "Bearer");
-      send(response, app::Reply::error(401, "unauthenticated", "a valid API key is required"));
+    const auto& limits = rt->config.server.limits;
+    if (headersRefused(request, response, metrics_, "public", limits) != nullptr ||
+        !authenticate(request, response, rt->config.api.keys, rt->config.server.auth_failures,
+                      limiter_, metrics_, "api")) {
       return;
     }
     app::Reply reply;
     const std::string& method = request.getMethod();
     if (parts_.size() == 3 && method == "POST") {
       std::string body;
-      if (!readBody(request, response, rt->config.server.max_body_bytes, body)) return;
+      if (bodyRefused(request, response, rt->config.server.max_body_bytes, body, metrics_, "public",
+                      limits) != nullptr) {
+        return;
+      }
       reply = gateway_.submitMessage(body, request.get("Idempotency-Key", ""));
     } else if (parts_[2] == "media" && parts_.size() == 5 && method == "GET") {
       reply = gateway_.fetchMedia(parts_[3], parts_[4]);
@@ -178,6 +283,7 @@ class ApiHandler : public HTTPRequestHandler {
  private:
   app::Gateway& gateway_;
   metrics::Metrics& metrics_;
+  AuthLimiter& limiter_;
   std::vector<std::string> parts_;
 };
 
@@ -192,15 +298,15 @@ class PublicFactory : public Poco::Net::HTTPRequestHandlerFactory {
     const auto parts = splitPath(path);
     if (parts.size() >= 2 && parts[0] == "webhooks") {
       const std::string prefix = "/webhooks/" + parts[1];
-      return new WebhookHandler(gateway_, parts[1],
+      return new WebhookHandler(gateway_, metrics_, parts[1],
                                 path.substr(std::min(prefix.size(), path.size())));
     }
     if (parts.size() >= 3 && parts.size() <= 4 && parts[0] == "api" && parts[1] == "v1" &&
         parts[2] == "messages") {
-      return new ApiHandler(gateway_, metrics_, parts);
+      return new ApiHandler(gateway_, metrics_, limiter_, parts);
     }
     if (parts.size() == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "media") {
-      return new ApiHandler(gateway_, metrics_, parts);
+      return new ApiHandler(gateway_, metrics_, limiter_, parts);
     }
     if (path == "/healthz") return new FixedHandler(app::Reply::json(200, {{"status", "ok"}}));
     return new FixedHandler(app::Reply::error(404, "not_found", "no such endpoint"));
@@ -209,6 +315,7 @@ class PublicFactory : public Poco::Net::HTTPRequestHandlerFactory {
  private:
   app::Gateway& gateway_;
   metrics::Metrics& metrics_;
+  AuthLimiter limiter_;
 };
 
 // ----------------------------------------------------------------- admin --
@@ -244,20 +351,27 @@ class ReadyHandler : public HTTPRequestHandler {
 class AdminHandler : public HTTPRequestHandler {
  public:
   AdminHandler(app::Gateway& gateway, bus::Bus& bus, metrics::Metrics& metrics, AdminHooks& hooks,
-               std::vector<std::string> parts)
-      : gateway_(gateway), bus_(bus), metrics_(metrics), hooks_(hooks), parts_(std::move(parts)) {}
+               AuthLimiter& limiter, std::vector<std::string> parts)
+      : gateway_(gateway),
+        bus_(bus),
+        metrics_(metrics),
+        hooks_(hooks),
+        limiter_(limiter),
+        parts_(std::move(parts)) {}
 
   void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
     auto rt = gateway_.runtime();
-    if (!bearerMatches(request.get("Authorization", ""), {rt->config.admin.token})) {
-      metrics_.auth_failures.Add({{"kind", "admin"}}).Increment();
-      metrics_.api_requests.Add({{"kind", "admin"}, {"result", "unauthenticated"}}).Increment();
-      response.set("WWW-Authenticate", "Bearer");
-      send(response, app::Reply::error(401, "unauthenticated", "a valid admin token is required"));
+    const auto& limits = rt->config.server.limits;
+    if (headersRefused(request, response, metrics_, "admin", limits) != nullptr ||
+        !authenticate(request, response, rt->config.admin.tokens, rt->config.server.auth_failures,
+                      limiter_, metrics_, "admin")) {
       return;
     }
     std::string body;
-    if (!readBody(request, response, rt->config.server.max_body_bytes, body)) return;
+    if (bodyRefused(request, response, rt->config.server.max_body_bytes, body, metrics_, "admin",
+                    limits) != nullptr) {
+      return;
+    }
     app::Reply reply = route(request, body);
     metrics_.api_requests
         .Add({{"kind", "admin"},
@@ -291,7 +405,77 @@ class AdminHandler : public HTTPRequestHandler {
                                {"deliveries", deliveries}});
     }
     if (n >= 3 && p[2] == "dead-letters") return deadLetters(m, uri, body);
+    if (n >= 4 && p[2] == "contacts") return contacts(m);
     return app::Reply::error(404, "not_found", "no such admin endpoint");
+  }
+
+  // GET /admin/v1/contacts/{id}/export, DELETE /admin/v1/contacts/{id}.
+  app::Reply contacts(const std::string& m) {
+    const auto& p = parts_;
+    std::string contact;
+    Poco::URI::decode(p[3], contact);
+    if (contact.empty() || contact.size() > 320) {
+      return app::Reply::error(400, "invalid_argument", "give a phone, email, address or id");
+    }
+    if (p.size() == 5 && p[4] == "export" && m == "GET") {
+      auto data = bus_.contactData(contact);
+      if (!data) return app::Reply::error(503, "unavailable", data.status().message());
+      metrics_.contacts.Add({{"result", "exported"}}).Increment();
+      // The request is logged, the contact is not (the log must not become a
+      // copy of what is exported).
+      log::info(kLog, "contact data exported",
+                {{"conversations", data->conversations.size()}, {"events", data->events.size()}});
+      return app::Reply::json(200, contactJson(*data));
+    }
+    if (p.size() == 4 && m == "DELETE") {
+      auto erased = bus_.eraseContact(contact);
+      if (!erased) return app::Reply::error(503, "unavailable", erased.status().message());
+      metrics_.contacts.Add({{"result", "erased"}}).Increment();
+      const nlohmann::json counts = {{"conversations", erased->conversations},
+                                     {"events", erased->events},
+                                     {"deliveries", erased->deliveries},
+                                     {"state", erased->state},
+                                     {"timers", erased->timers}};
+      log::info(kLog, "contact erased", {{"erased", counts}});
+      return app::Reply::json(200, {{"erased", counts}});
+    }
+    return app::Reply::error(405, "method_not_allowed",
+                             "use GET /admin/v1/contacts/{id}/export or DELETE "
+                             "/admin/v1/contacts/{id}");
+  }
+
+  static nlohmann::json contactJson(const bus::ContactData& d) {
+    auto parsed = [](const std::string& text) {
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      return j.is_discarded() ? nlohmann::json(text) : j;
+    };
+    nlohmann::json out = {{"conversations", nlohmann::json::array()},
+                          {"events", nlohmann::json::array()},
+                          {"deliveries", nlohmann::json::array()},
+                          {"state", nlohmann::json::array()},
+                          {"timers", nlohmann::json::array()}};
+    for (const auto& c : d.conversations) {
+      out["conversations"].push_back({{"id", c.conversation_id},
+                                      {"instance", c.instance},
+                                      {"address", c.address},
+                                      {"contact", parsed(c.contact_json)},
+                                      {"created", formatRfc3339(c.created_ms)},
+                                      {"last_inbound", formatRfc3339(c.last_inbound_ms)}});
+    }
+    for (const auto& e : d.events) out["events"].push_back(parsed(e.json));
+    for (const auto& del : d.deliveries) out["deliveries"].push_back(app::deliveryJson(del));
+    for (const auto& s : d.state) {
+      out["state"].push_back(
+          {{"instance", s.instance}, {"key", s.key}, {"value", parsed(s.value)}});
+    }
+    for (const auto& t : d.timers) {
+      out["timers"].push_back({{"key", t.spec.key},
+                               {"automation", t.spec.automation},
+                               {"due", formatRfc3339(t.spec.due_ms)},
+                               {"state", t.state},
+                               {"payload", parsed(t.spec.payload)}});
+    }
+    return out;
   }
 
   static bus::DeadLetterFilter filterFrom(const Poco::URI& uri, const std::string& body) {
@@ -367,6 +551,7 @@ class AdminHandler : public HTTPRequestHandler {
   bus::Bus& bus_;
   metrics::Metrics& metrics_;
   AdminHooks& hooks_;
+  AuthLimiter& limiter_;
   std::vector<std::string> parts_;
 };
 
@@ -383,7 +568,7 @@ class AdminFactory : public Poco::Net::HTTPRequestHandlerFactory {
     if (path == "/readyz") return new ReadyHandler(gateway_);
     auto parts = splitPath(path);
     if (parts.size() >= 3 && parts[0] == "admin" && parts[1] == "v1") {
-      return new AdminHandler(gateway_, bus_, metrics_, hooks_, std::move(parts));
+      return new AdminHandler(gateway_, bus_, metrics_, hooks_, limiter_, std::move(parts));
     }
     return new FixedHandler(app::Reply::error(404, "not_found", "no such endpoint"));
   }
@@ -393,6 +578,7 @@ class AdminFactory : public Poco::Net::HTTPRequestHandlerFactory {
   bus::Bus& bus_;
   metrics::Metrics& metrics_;
   AdminHooks hooks_;
+  AuthLimiter limiter_;
 };
 
 }  // namespace
@@ -416,7 +602,7 @@ bool bearerMatches(const std::string& authorization, const std::vector<std::stri
 
 Listener::Listener(const std::string& name, const config::ListenAddress& address, int threads,
                    Poco::Net::HTTPRequestHandlerFactory* factory,
-                   const std::optional<config::TlsConfig>& tls)
+                   const std::optional<config::TlsConfig>& tls, const config::LimitsConfig& limits)
     : name_(name) {
   std::unique_ptr<Poco::Net::HTTPRequestHandlerFactory> owned(factory);
   Poco::Net::ServerSocket socket;
@@ -426,6 +612,10 @@ Listener::Listener(const std::string& name, const config::ListenAddress& address
         Poco::Net::Context::VERIFY_NONE, 9, false, "HIGH:!aNULL:!MD5:!RC4:!3DES");
     context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
     context->enableSessionCache(true, "sanjogd");
+    // Each handshake takes the current pair (selectCertificate), so SIGHUP
+    // can replace it while the listener runs.
+    reloadTls(*tls);
+    SSL_CTX_set_cert_cb(context->sslContext(), &Listener::selectCertificate, this);
     socket = Poco::Net::SecureServerSocket(context);
   }
   socket.bind(Poco::Net::SocketAddress(address.host, address.port), true);
@@ -437,14 +627,63 @@ Listener::Listener(const std::string& name, const config::ListenAddress& address
   params->setMaxQueued(1024);
   params->setKeepAlive(true);
   params->setMaxKeepAliveRequests(0);
-  params->setKeepAliveTimeout(Poco::Timespan(15, 0));
-  params->setTimeout(Poco::Timespan(30, 0));
+  auto span = [](std::chrono::milliseconds ms) {
+    return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
+  };
+  params->setKeepAliveTimeout(span(limits.keep_alive_timeout));
+  // The socket's receive timeout: a client silent this long mid-request is
+  // cut off (slow-client protection for the header phase as well).
+  params->setTimeout(span(limits.read_timeout));
   params->setServerName("sanjogd");
   server_ = std::make_unique<Poco::Net::HTTPServer>(owned.release(), *pool_, socket, params);
   server_->start();
   log::info(
       kLog, "listening",
       {{"listener", name_}, {"host", address.host}, {"port", port_}, {"tls", tls.has_value()}});
+}
+
+struct Listener::Certs {
+  std::unique_ptr<X509, decltype(&X509_free)> cert{nullptr, &X509_free};
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key{nullptr, &EVP_PKEY_free};
+  std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> chain{
+      nullptr, [](STACK_OF(X509) * c) { sk_X509_pop_free(c, X509_free); }};
+};
+
+void Listener::reloadTls(const config::TlsConfig& tls) {
+  auto certs = std::make_shared<Certs>();
+  using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
+  Bio cert_bio(BIO_new_file(tls.cert_file.c_str(), "r"), &BIO_free);
+  if (!cert_bio) throw std::runtime_error("cannot read the certificate file " + tls.cert_file);
+  certs->cert.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  if (!certs->cert) throw std::runtime_error("no PEM certificate in " + tls.cert_file);
+  certs->chain.reset(sk_X509_new_null());
+  while (X509* extra = PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)) {
+    sk_X509_push(certs->chain.get(), extra);
+  }
+  ERR_clear_error();  // the loop ends on "no start line"
+  Bio key_bio(BIO_new_file(tls.key_file.c_str(), "r"), &BIO_free);
+  if (!key_bio) throw std::runtime_error("cannot read the key file " + tls.key_file);
+  certs->key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!certs->key) throw std::runtime_error("no PEM private key in " + tls.key_file);
+  if (X509_check_private_key(certs->cert.get(), certs->key.get()) != 1) {
+    ERR_clear_error();
+    throw std::runtime_error("the key does not match the certificate");
+  }
+  std::lock_guard<std::mutex> lock(certs_mutex_);
+  certs_ = std::move(certs);
+}
+
+int Listener::selectCertificate(ssl_st* ssl, void* arg) {
+  auto* self = static_cast<Listener*>(arg);
+  std::shared_ptr<const Certs> certs;
+  {
+    std::lock_guard<std::mutex> lock(self->certs_mutex_);
+    certs = self->certs_;
+  }
+  if (!certs) return 0;
+  return SSL_use_cert_and_key(ssl, certs->cert.get(), certs->key.get(), certs->chain.get(), 1) == 1
+             ? 1
+             : 0;
 }
 
 Listener::~Listener() { stop(); }

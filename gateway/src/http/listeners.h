@@ -6,10 +6,13 @@
 // made by a factory; every handler catches everything and answers.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,7 +22,10 @@
 #include "app/gateway.h"
 #include "bus/bus.h"
 #include "config/config.h"
+#include "http/auth_limiter.h"
 #include "metrics/metrics.h"
+
+struct ssl_st;
 
 namespace sanjog::http {
 
@@ -36,14 +42,23 @@ class Listener {
   // (TLS 1.2 or newer) with that certificate chain and key (PEM files).
   Listener(const std::string& name, const config::ListenAddress& address, int threads,
            Poco::Net::HTTPRequestHandlerFactory* factory,
-           const std::optional<config::TlsConfig>& tls = std::nullopt);
+           const std::optional<config::TlsConfig>& tls = std::nullopt,
+           const config::LimitsConfig& limits = {});
   ~Listener();
   [[nodiscard]] uint16_t port() const { return port_; }
+  // Loads a new certificate chain and key (PEM) for connections accepted
+  // from now on; connections already open keep theirs. Throws
+  // std::runtime_error (the old pair stays) when the files are unusable.
+  void reloadTls(const config::TlsConfig& tls);
   // Stops accepting, lets current requests finish, joins the pool.
   void stop();
 
  private:
+  struct Certs;
+  static int selectCertificate(ssl_st* ssl, void* arg);
   std::string name_;
+  std::mutex certs_mutex_;
+  std::shared_ptr<const Certs> certs_;  // served by selectCertificate
   std::unique_ptr<Poco::ThreadPool> pool_;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
   uint16_t port_ = 0;

@@ -77,6 +77,19 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& resolution;        // {channel}
   prometheus::Family<prometheus::Counter>& csat_responses;      // {channel, score}
 
+  // Reliability and security.
+  prometheus::Family<prometheus::Counter>& requests_rejected;     // {kind, reason}
+  prometheus::Family<prometheus::Gauge>& backpressure;            // {} 1 while ingestion refuses
+  prometheus::Family<prometheus::Gauge>& circuit_state;           // {target} 0 closed 1 half 2 open
+  prometheus::Family<prometheus::Counter>& circuit_transitions;   // {target, result}
+  prometheus::Family<prometheus::Counter>& deliveries_throttled;  // {target}
+  prometheus::Family<prometheus::Counter>& outbound_blocked;      // {instance}
+  prometheus::Family<prometheus::Counter>& retention_purged;      // {} events deleted
+  prometheus::Family<prometheus::Counter>& contacts;              // {result} exported, erased
+  prometheus::Family<prometheus::Gauge>& storage_encrypted;       // {} 1 when a key is set
+  prometheus::Family<prometheus::Counter>& storage_decrypt_failures;  // {}
+  prometheus::Family<prometheus::Counter>& tls_reloads;               // {result}
+
   // Operations.
   prometheus::Family<prometheus::Counter>& config_reloads;    // {result}
   prometheus::Family<prometheus::Counter>& plugin_log_lines;  // {instance, kind}

@@ -1,15 +1,19 @@
 #include "plugin_host/http_client.h"
 
 #include <Poco/Exception.h>
+#include <Poco/Net/DNS.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/String.h>
 #include <Poco/URI.h>
 
 #include <istream>
 #include <ostream>
+
+#include "common/log.h"
 
 namespace sanjog::plugin_host {
 
@@ -24,6 +28,60 @@ HttpClient::HttpClient(Options options, metrics::Metrics* metrics)
 }
 
 HttpClient::~HttpClient() = default;
+
+std::optional<std::string> originOf(const std::string& url) {
+  if (url.find("://") == std::string::npos) return std::nullopt;
+  try {
+    const Poco::URI uri(url);
+    const std::string scheme = Poco::toLower(uri.getScheme());
+    if ((scheme != "http" && scheme != "https") || uri.getHost().empty()) return std::nullopt;
+    return Poco::toLower(uri.getScheme()) + "://" + Poco::toLower(uri.getHost()) + ":" +
+           std::to_string(uri.getPort());
+  } catch (const Poco::Exception&) {
+    return std::nullopt;
+  }
+}
+
+void HttpClient::setPolicy(OutboundPolicy policy) {
+  auto p = std::make_shared<const OutboundPolicy>(std::move(policy));
+  std::lock_guard<std::mutex> lock(policy_mutex_);
+  policy_ = std::move(p);
+}
+
+std::string HttpClient::refusal(const Poco::URI& uri, const std::string& origin) {
+  std::shared_ptr<const OutboundPolicy> policy;
+  {
+    std::lock_guard<std::mutex> lock(policy_mutex_);
+    policy = policy_;
+  }
+  if (policy->trusted_origins.count(origin) != 0) return "";
+  std::vector<std::array<uint8_t, 16>> addresses;
+  if (auto literal = net::parseAddress(uri.getHost())) {
+    addresses.push_back(*literal);
+  } else {
+    // Every address the name resolves to must be public: a DNS answer that
+    // mixes a public and an internal address is refused too.
+    try {
+      const Poco::Net::HostEntry entry = Poco::Net::DNS::resolve(uri.getHost());
+      for (const auto& a : entry.addresses()) {
+        if (auto parsed = net::parseAddress(a.toString())) addresses.push_back(*parsed);
+      }
+    } catch (const Poco::Exception&) {
+      return "";  // unresolvable: the connection attempt reports it
+    }
+  }
+  for (const auto& a : addresses) {
+    if (!net::isInternal(a)) continue;
+    bool allowed = false;
+    for (const auto& range : policy->allow) allowed = allowed || range.contains(a);
+    if (!allowed) {
+      return uri.getHost() +
+             " is an internal address; URLs from payloads may only reach it when "
+             "outbound.allow_private names its range";
+    }
+  }
+  return "";
+}
 
 HttpClient::SessionPtr HttpClient::acquire(const std::string& key, const std::string& scheme,
                                            const std::string& host, uint16_t port) {
@@ -65,6 +123,12 @@ Result<HttpResponse> HttpClient::send(const std::string& instance, const HttpReq
     return Status(Code::kInvalidArgument, "URL must be absolute http:// or https://");
   }
   const std::string key = scheme + "://" + uri.getHost() + ":" + std::to_string(uri.getPort());
+  if (auto why = refusal(uri, originOf(request.url).value_or("")); !why.empty()) {
+    if (metrics_ != nullptr) metrics_->outbound_blocked.Add({{"instance", instance}}).Increment();
+    log::warn("sanjog.http_client", "outbound request refused (SSRF guard)",
+              {{"instance", instance}, {"host", uri.getHost()}});
+    return Status(Code::kInvalidArgument, why);
+  }
   const auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

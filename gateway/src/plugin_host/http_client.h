@@ -12,17 +12,31 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPClientSession.h>
+#include <Poco/URI.h>
 
+#include "common/net_guard.h"
 #include "common/status.h"
 #include "metrics/metrics.h"
 
 namespace sanjog::plugin_host {
+
+// SSRF guard: a URL whose host resolves to an internal address (loopback,
+// private, link-local, ...) is refused unless its origin is trusted (named
+// in an instance's config by the operator) or the address is in `allow`.
+struct OutboundPolicy {
+  std::vector<net::Cidr> allow;
+  std::set<std::string> trusted_origins;  // "scheme://host:port", lower-case host
+};
+// "https://Graph.facebook.com/v19.0/x" -> "https://graph.facebook.com:443"
+std::optional<std::string> originOf(const std::string& url);
 
 struct HttpRequest {
   std::string method = "GET";
@@ -52,6 +66,7 @@ class HttpClient {
   // kTimeout, kUnavailable (connection refused, DNS, TLS failure) or
   // kInvalidArgument (bad URL) when no response arrived.
   Result<HttpResponse> send(const std::string& instance, const HttpRequest& request);
+  void setPolicy(OutboundPolicy policy);
 
  private:
   using SessionPtr = std::unique_ptr<Poco::Net::HTTPClientSession>;
@@ -59,12 +74,16 @@ class HttpClient {
                      uint16_t port);
   void release(const std::string& key, SessionPtr session);
   void count(const std::string& instance, const std::string& result, double seconds);
+  // Why `uri` may not be reached, or "" when it may.
+  std::string refusal(const Poco::URI& uri, const std::string& origin);
 
   Options options_;
   metrics::Metrics* metrics_;
   Poco::Net::Context::Ptr tls_;
   std::mutex mutex_;
   std::map<std::string, std::vector<SessionPtr>> idle_;
+  std::mutex policy_mutex_;
+  std::shared_ptr<const OutboundPolicy> policy_ = std::make_shared<const OutboundPolicy>();
 };
 
 }  // namespace sanjog::plugin_host

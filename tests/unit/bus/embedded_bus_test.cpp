@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <random>
@@ -444,7 +445,7 @@ TEST_F(BusTest, ASchemaOneDatabaseGainsTheConversationKpiColumns) {
   EXPECT_EQ(bus_->conversation("conv_old")->opened_ms, 700);
 }
 
-TEST_F(BusTest, RetentionDeletesOnlyFinishedOldEvents) {
+TEST_F(BusTest, RetentionDeletesOldEventsButNeverPendingOnes) {
   bus_.reset();
   EmbeddedBus::Options o;
   o.path = (dir_ / "ret.db").string();
@@ -459,14 +460,17 @@ TEST_F(BusTest, RetentionDeletesOnlyFinishedOldEvents) {
   ASSERT_TRUE(bus_->append({item("evt_dead", "", {"t"})}));
   ASSERT_TRUE(waitState("evt_dead", "dead"));
   ASSERT_TRUE(bus_->append({item("evt_plain", "")}));
+  // A delivery to a target that is not configured stays pending.
+  ASSERT_TRUE(bus_->append({item("evt_pending", "", {"not_configured"})}));
   bus_->stop(1s);
   ASSERT_TRUE(bus_->kvPut("i", "k", "v", 1000ms).isOk());
   EXPECT_EQ(*bus_->purge(), 0) << "nothing is old yet";
   clock_.advance(25LL * 3600 * 1000);
-  EXPECT_EQ(*bus_->purge(), 2);
+  EXPECT_EQ(*bus_->purge(), 3);
   EXPECT_FALSE(bus_->event("evt_done"));
   EXPECT_FALSE(bus_->event("evt_plain"));
-  EXPECT_TRUE(bus_->event("evt_dead")) << "dead letters are kept for replay";
+  EXPECT_FALSE(bus_->event("evt_dead")) << "the retention is also the replay window";
+  EXPECT_TRUE(bus_->event("evt_pending")) << "nothing still to deliver is ever purged";
   EXPECT_EQ(bus_->kvGet("i", "k"), std::nullopt);
 }
 
@@ -506,6 +510,179 @@ TEST_F(BusTest, UnwritableLocationFailsToOpen) {
   auto b = EmbeddedBus::open(o);
   EXPECT_FALSE(b);
   EXPECT_EQ(b.status().code(), Code::kUnavailable);
+}
+
+// ------------------------------------------------- reliability, security --
+
+crypto::Key testKey(unsigned char fill) {
+  crypto::Key k{};
+  k.fill(fill);
+  return k;
+}
+
+// The raw bytes of the database files (main file and WAL).
+std::string rawFiles(const std::filesystem::path& db) {
+  std::string all;
+  for (const auto& suffix : {"", "-wal"}) {
+    std::ifstream in(db.string() + suffix, std::ios::binary);
+    all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return all;
+}
+
+TEST_F(BusTest, PayloadsAreEncryptedAtRestAndKeysRotateWithoutDowntime) {
+  bus_.reset();
+  const auto path = dir_ / "enc.db";
+  auto openWith = [&](std::shared_ptr<const crypto::Keyring> ring) {
+    EmbeddedBus::Options o;
+    o.path = path.string();
+    o.metrics = &metrics_;
+    o.now_ms = [this] { return clock_.now(); };
+    o.keyring = std::move(ring);
+    bus_ = std::move(EmbeddedBus::open(o)).value();
+  };
+  openWith(std::make_shared<const crypto::Keyring>(testKey(1), std::vector<crypto::Key>{}));
+  const std::string secret_text = "আমার ফোন +8801711999888";
+  auto it = item("evt_secret", "p1", {"t"}, "conv_x");
+  it.event.json = R"({"id":"evt_secret","data":{"text":")" + secret_text + R"("}})";
+  it.conversation = ConversationUpsert{
+      "conv_x", "wa", "+8801711999888", R"({"phone":"+8801711999888","name":"Rahim"})", 1, true};
+  it.state.push_back({"_automation", "k1", R"({"phone":"+8801711999888"})", 0, false, false});
+  TimerSpec timer{
+      "tm1", "cart", "+8801711999888", "", clock_.now() + 1000, R"({"phone":"+8801711999888"})"};
+  it.timers.push_back({TimerOp::Kind::kSchedule, timer});
+  ASSERT_TRUE(bus_->append({it}));
+  ASSERT_TRUE(bus_->kvPut("wa", "plugin-key", "plugin value 8801711999888", 0ms).isOk());
+  // Through the API everything reads back as written...
+  EXPECT_NE(bus_->event("evt_secret")->event.json.find(secret_text), std::string::npos);
+  EXPECT_NE(bus_->conversation("conv_x")->contact_json.find("Rahim"), std::string::npos);
+  EXPECT_EQ(*bus_->kvGet("wa", "plugin-key"), "plugin value 8801711999888");
+  EXPECT_NE(bus_->timer("tm1")->spec.payload.find("8801711999888"), std::string::npos);
+  // ...while the files hold none of it (ids and addresses used as keys stay
+  // readable: they index the rows).
+  bus_.reset();
+  const std::string raw = rawFiles(path);
+  EXPECT_EQ(raw.find("আমার ফোন"), std::string::npos);
+  EXPECT_EQ(raw.find("Rahim"), std::string::npos);
+  EXPECT_EQ(raw.find("plugin value"), std::string::npos);
+
+  // Rotation: the new key seals, the old one still opens.
+  openWith(
+      std::make_shared<const crypto::Keyring>(testKey(2), std::vector<crypto::Key>{testKey(1)}));
+  EXPECT_NE(bus_->event("evt_secret")->event.json.find(secret_text), std::string::npos);
+  ASSERT_TRUE(bus_->append({item("evt_new", "p2")}));
+  // Without the old key, old data cannot be read: counted and logged, and
+  // the stored bytes are left untouched for when the key comes back.
+  bus_.reset();
+  openWith(std::make_shared<const crypto::Keyring>(testKey(2), std::vector<crypto::Key>{}));
+  EXPECT_EQ(bus_->event("evt_secret")->event.json, "");
+  EXPECT_NE(bus_->event("evt_new")->event.json.find("evt_new"), std::string::npos);
+  const auto text = metrics_.serialize();
+  EXPECT_NE(text.find("sanjog_storage_decrypt_failures_total "), std::string::npos);
+  EXPECT_EQ(text.find("sanjog_storage_decrypt_failures_total 0"), std::string::npos);
+}
+
+TEST_F(BusTest, CircuitBreakerPausesAFailingTargetWithoutStallingOthers) {
+  Recorder rec;
+  config::CircuitBreakerPolicy breaker;
+  breaker.min_attempts = 3;
+  breaker.failure_ratio = 0.5;
+  breaker.open_for = 5s;
+  TargetOptions failing{fastPolicy(), breaker, {}};
+  bus_->setTargets({{"t", failing}, {"u", TargetOptions{fastPolicy()}}});
+  rec.script("t", std::vector<DeliveryResult>(3, result(Outcome::kRetry, Code::kUnavailable)));
+  bus_->start([&rec](const Delivery& d) { return rec(d); }, 4);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        bus_->append({item("evt_t" + std::to_string(i), "", {"t"}, "c" + std::to_string(i))}));
+  }
+  ASSERT_TRUE(rec.waitFor(3));
+  // The third result (recorded after the attempt was seen) opens it.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (metrics_.serialize().find("sanjog_circuit_state{target=\"t\"} 2") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  // Open: retries that fall due are held, the other target flows.
+  advance(1000);
+  ASSERT_TRUE(bus_->append({item("evt_u", "", {"u"})}));
+  ASSERT_TRUE(waitState("evt_u", "done"));
+  advance(1000);
+  EXPECT_EQ(rec.seen().size(), 4u) << "no attempt on t while the circuit is open";
+  EXPECT_NE(metrics_.serialize().find("sanjog_circuit_state{target=\"t\"} 2"), std::string::npos);
+  // After open_for one probe goes; it succeeds, the circuit closes and the
+  // held deliveries follow.
+  advance(5000);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(waitState("evt_t" + std::to_string(i), "done"));
+  const auto text = metrics_.serialize();
+  EXPECT_NE(text.find("sanjog_circuit_state{target=\"t\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("sanjog_circuit_transitions_total{result=\"open\",target=\"t\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("sanjog_circuit_transitions_total{result=\"closed\",target=\"t\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(BusTest, RateLimitSpacesAttempts) {
+  Recorder rec;
+  config::RateLimitPolicy rate{2.0, 2};  // 2 per second, burst 2
+  bus_->setTargets({{"t", TargetOptions{fastPolicy(), {}, rate}}});
+  bus_->start([&rec](const Delivery& d) { return rec(d); }, 4);
+  std::vector<AppendItem> items;
+  for (int i = 0; i < 5; ++i)
+    items.push_back(item("evt_r" + std::to_string(i), "", {"t"}, "c" + std::to_string(i)));
+  ASSERT_TRUE(bus_->append(std::move(items)));
+  ASSERT_TRUE(rec.waitFor(2));
+  bus_->poke();
+  EXPECT_EQ(rec.seen().size(), 2u) << "the burst, then nothing until tokens come back";
+  advance(500);
+  ASSERT_TRUE(rec.waitFor(3));
+  advance(1000);
+  ASSERT_TRUE(rec.waitFor(5));
+  EXPECT_NE(metrics_.serialize().find("sanjog_deliveries_throttled_total{target=\"t\"}"),
+            std::string::npos);
+}
+
+TEST_F(BusTest, ContactExportFindsEverythingAndErasureRemovesIt) {
+  const std::string phone = "+8801711555444";
+  auto in = item("evt_in", "p_in", {"t"}, "conv_a");
+  in.event.subject = "conv_a";
+  in.conversation =
+      ConversationUpsert{"conv_a", "wa", phone, R"({"phone":")" + phone + R"("})", 1, true};
+  auto order = item("evt_order", "p_order");  // no conversation: found by the phone in it
+  order.event.json = R"({"id":"evt_order","data":{"customer":{"phone":")" + phone + R"("}}})";
+  order.timers.push_back({TimerOp::Kind::kSchedule, TimerSpec{"cart:" + phone, "cart", phone,
+                                                              "chk1", clock_.now() + 1000, "{}"}});
+  order.state.push_back({"_automation", "greeted:conv_a", "1", 0, false, false});
+  auto other = item("evt_other", "p_other", {}, "conv_b");
+  other.event.subject = "conv_b";
+  other.conversation = ConversationUpsert{"conv_b", "wa", "+8801999000111", "{}", 1, true};
+  ASSERT_TRUE(bus_->append({in, order, other}));
+
+  auto data = bus_->contactData(phone);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->conversations.size(), 1u);
+  EXPECT_EQ(data->events.size(), 2u);
+  EXPECT_EQ(data->deliveries.size(), 1u);
+  EXPECT_EQ(data->state.size(), 1u);
+  EXPECT_EQ(data->timers.size(), 1u);
+  EXPECT_EQ(bus_->contactData("conv_a")->events.size(), 2u) << "by conversation id too";
+
+  auto erased = bus_->eraseContact(phone);
+  ASSERT_TRUE(erased);
+  EXPECT_EQ(erased->events, 2);
+  EXPECT_EQ(erased->conversations, 1);
+  EXPECT_EQ(erased->deliveries, 1);
+  EXPECT_EQ(erased->state, 1);
+  EXPECT_EQ(erased->timers, 1);
+  EXPECT_FALSE(bus_->event("evt_in"));
+  EXPECT_FALSE(bus_->event("evt_order"));
+  EXPECT_FALSE(bus_->conversation("conv_a"));
+  EXPECT_FALSE(bus_->timer("cart:" + phone));
+  EXPECT_TRUE(bus_->event("evt_other")) << "other contacts are untouched";
+  EXPECT_TRUE(bus_->conversation("conv_b"));
+  auto again = bus_->contactData(phone);
+  EXPECT_TRUE(again->events.empty() && again->conversations.empty());
 }
 
 }  // namespace

@@ -167,7 +167,8 @@ TEST(ConfigLoader, EnvAndFileExpansion) {
   auto r = ConfigLoader::load(c.dump(), "t.json", lookup());
   ASSERT_TRUE(std::holds_alternative<Config>(r)) << dump(std::get<1>(r));
   const auto& cfg = std::get<Config>(r);
-  EXPECT_EQ(cfg.admin.token, "token-from-env-0123");
+  ASSERT_EQ(cfg.admin.tokens.size(), 1u);
+  EXPECT_EQ(cfg.admin.tokens[0], "token-from-env-0123");
   EXPECT_EQ(cfg.instances[0].config["secret"], "from-file");
   EXPECT_EQ(cfg.instances[1].config["url"], "http://x/fallback?a=${b}");
 
@@ -187,10 +188,57 @@ TEST(ConfigLoader, EnvAndFileExpansion) {
 TEST(ConfigLoader, UnavailableFeaturesAreRejectedClearly) {
   auto c = nlohmann::json::parse(kValid, nullptr, true, true);
   c["bus"] = {{"backend", "nats"}};
-  c["storage"]["encryption_key"] = "k";
   auto errors = errorsOf(c.dump());
   EXPECT_TRUE(hasError(errors, "", "/bus/backend", "not available")) << dump(errors);
-  EXPECT_TRUE(hasError(errors, "", "/storage/encryption_key", "not available")) << dump(errors);
+}
+
+TEST(ConfigLoader, ReliabilityAndSecuritySettings) {
+  auto c = nlohmann::json::parse(kValid, nullptr, true, true);
+  c["server"]["limits"] = {
+      {"max_header_count", 32}, {"max_json_depth", 16}, {"body_timeout", "5s"}};
+  c["server"]["backpressure"] = {{"max_pending", 5000}, {"max_age", "2h"}, {"retry_after", "1m"}};
+  c["server"]["auth_failures"] = {{"max", 3}, {"window", "10m"}};
+  c["admin"]["tokens"] = {"a-second-admin-token-123"};
+  c["storage"]["encryption_key"] = std::string(64, 'b');
+  c["storage"]["previous_keys"] = {std::string(64, 'c')};
+  c["outbound"] = {{"allow_private", {"10.0.0.0/8", "fd00::/8"}}, {"ca_file", "/etc/ca.pem"}};
+  c["logging"] = {{"privacy", "strict"}};
+  c["instances"][1]["circuit_breaker"] = {{"failure_ratio", 0.25}, {"open_for", "10s"}};
+  c["instances"][1]["rate_limit"] = {{"per_second", 2.5}};
+  auto r = ConfigLoader::load(c.dump(), "t.json", lookup());
+  ASSERT_TRUE(std::holds_alternative<Config>(r)) << dump(std::get<1>(r));
+  const auto& cfg = std::get<Config>(r);
+  EXPECT_EQ(cfg.server.limits.max_header_count, 32);
+  EXPECT_EQ(cfg.server.limits.max_header_bytes, 8192u) << "default";
+  EXPECT_EQ(cfg.server.limits.body_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(cfg.server.backpressure.max_pending, 5000);
+  EXPECT_EQ(cfg.server.backpressure.max_age, std::chrono::hours(2));
+  EXPECT_EQ(cfg.server.auth_failures.window, std::chrono::minutes(10));
+  EXPECT_EQ(cfg.admin.tokens.size(), 2u) << "token and tokens are both accepted";
+  EXPECT_EQ(cfg.storage.previous_keys.size(), 1u);
+  EXPECT_EQ(cfg.outbound.allow_private.size(), 2u);
+  EXPECT_EQ(cfg.logging.privacy, "strict");
+  EXPECT_DOUBLE_EQ(cfg.instances[1].circuit_breaker.failure_ratio, 0.25);
+  EXPECT_EQ(cfg.instances[1].circuit_breaker.min_attempts, 10) << "default";
+  EXPECT_EQ(cfg.instances[1].rate_limit.burst, 3) << "default burst: per_second rounded up";
+  EXPECT_TRUE(cfg.instances[0].circuit_breaker.enabled) << "on by default";
+
+  c["storage"]["encryption_key"] = "k";
+  c["storage"]["previous_keys"] = {"also-not-a-key"};
+  c["outbound"]["allow_private"] = {"10.0.0.0/40"};
+  auto semantic = errorsOf(c.dump());
+  EXPECT_TRUE(hasError(semantic, "", "/storage/encryption_key", "256-bit")) << dump(semantic);
+  EXPECT_TRUE(hasError(semantic, "", "/storage/previous_keys/0", "256-bit")) << dump(semantic);
+  EXPECT_TRUE(hasError(semantic, "", "/outbound/allow_private/0", "CIDR")) << dump(semantic);
+
+  c["server"]["limits"]["max_header_count"] = 500;
+  c["logging"]["privacy"] = "none";
+  c["admin"].erase("token");
+  c["admin"].erase("tokens");
+  auto errors = errorsOf(c.dump());
+  EXPECT_TRUE(hasError(errors, "", "/server/limits/max_header_count")) << dump(errors);
+  EXPECT_TRUE(hasError(errors, "", "/logging/privacy")) << dump(errors);
+  EXPECT_TRUE(hasError(errors, "", "/admin")) << dump(errors);
 }
 
 TEST(ConfigLoader, AutomationsAreCheckedAgainstTheirKindsSchema) {
