@@ -45,6 +45,25 @@ void sendJson(HTTPServerResponse& response, int status, const nlohmann::json& bo
   send(response, app::Reply::json(status, body));
 }
 
+// Answers without needing the body: reads and drops what the client sends
+// (so the next request on a keep-alive connection starts where it should),
+// and closes the connection instead when more than kDiscardBytes come.
+void discardBody(HTTPServerRequest& request, HTTPServerResponse& response) {
+  constexpr size_t kDiscardBytes = 64u << 10;
+  std::istream& in = request.stream();
+  char buf[8192];
+  size_t seen = 0;
+  try {
+    while (in && seen <= kDiscardBytes) {
+      in.read(buf, sizeof buf);
+      seen += static_cast<size_t>(in.gcount());
+    }
+  } catch (const Poco::Exception&) {
+    seen = kDiscardBytes + 1;
+  }
+  if (seen > kDiscardBytes || in.bad()) response.setKeepAlive(false);
+}
+
 // Counts a refused request and answers it.
 void reject(HTTPServerResponse& response, metrics::Metrics& metrics, const char* kind,
             const char* reason, int status, const std::string& message) {
@@ -170,6 +189,7 @@ bool authenticate(HTTPServerRequest& request, HTTPServerResponse& response,
               {"reason", "auth_locked"}})
         .Increment();
     response.set("Retry-After", std::to_string(std::max<int64_t>(1, wait->count())));
+    response.setKeepAlive(false);
     send(response, app::Reply::error(429, "rate_limited",
                                      "too many failed authentication attempts; retry later"));
     return false;
@@ -179,6 +199,7 @@ bool authenticate(HTTPServerRequest& request, HTTPServerResponse& response,
   metrics.auth_failures.Add({{"kind", kind}}).Increment();
   metrics.api_requests.Add({{"kind", kind}, {"result", "unauthenticated"}}).Increment();
   log::warn(kLog, "authentication failed", {{"kind", kind}, {"client", address}});
+  discardBody(request, response);
   response.set("WWW-Authenticate", "Bearer");
   send(response, app::Reply::error(401, "unauthenticated",
                                    std::string(kind) == "admin" ? "a valid admin token is required"
@@ -230,7 +251,8 @@ class WebhookHandler : public HTTPRequestHandler {
 class FixedHandler : public HTTPRequestHandler {
  public:
   explicit FixedHandler(app::Reply reply) : reply_(std::move(reply)) {}
-  void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
+  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+    discardBody(request, response);
     send(response, reply_);
   }
 
