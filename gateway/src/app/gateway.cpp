@@ -202,7 +202,8 @@ void Gateway::apply(std::shared_ptr<Runtime> runtime) {
   for (const auto& ic : runtime->config.instances) {
     auto it = runtime->instances.find(ic.id);
     if (it != runtime->instances.end() && it->second->delivers()) {
-      targets[ic.id] = bus::TargetOptions{ic.retry, ic.circuit_breaker, ic.rate_limit};
+      targets[ic.id] =
+          bus::TargetOptions{ic.retry, ic.circuit_breaker, ic.rate_limit, ic.max_in_flight};
     }
   }
   {

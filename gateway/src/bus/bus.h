@@ -190,6 +190,8 @@ struct TargetOptions {
   config::RetryPolicy retry;
   config::CircuitBreakerPolicy circuit_breaker{};
   config::RateLimitPolicy rate_limit{};
+  // Most attempts at once; 0: every worker but one when other targets exist.
+  int max_in_flight = 0;
 };
 
 struct AttemptInfo {

@@ -858,12 +858,22 @@ void EmbeddedBus::setTargets(std::map<std::string, TargetOptions> targets) {
 
 std::map<std::string, int> EmbeddedBus::guardBudgets(int64_t now_ms, int64_t& wake_ms) {
   std::map<std::string, int> out;
+  std::map<std::string, int> in_flight;
+  for (const auto& key : running_keys_) ++in_flight[key.first];
+  auto combine = [](int a, int b) { return a < 0 ? b : (b < 0 ? a : std::min(a, b)); };
   for (auto& [name, g] : guards_) {
     const int b = g.breaker.budget(now_ms);
     const int t = g.bucket.budget(now_ms);
-    int budget = b < 0 ? t : (t < 0 ? b : std::min(b, t));
+    // One slow target must not hold every worker: by default it may use
+    // all but one while other targets exist.
+    const auto options = targets_.find(name);
+    int cap = options != targets_.end() ? options->second.max_in_flight : 0;
+    if (cap <= 0) cap = targets_.size() > 1 ? std::max(1, worker_count_ - 1) : -1;
+    const int slots = cap < 0 ? -1 : std::max(0, cap - in_flight[name]);
+    int budget = combine(combine(b, t), slots);
     out[name] = budget;
-    if (budget == 0) {
+    if (budget == 0 && (b == 0 || t == 0)) {
+      // (A full target wakes the dispatcher itself when an attempt ends.)
       const int64_t at = b == 0 ? g.breaker.probeAt() : g.bucket.nextTokenAt(now_ms);
       if (at > now_ms && (wake_ms <= 0 || at < wake_ms)) wake_ms = at;
     }
@@ -997,8 +1007,7 @@ void EmbeddedBus::dispatcherLoop() {
       if (held_back && options_.metrics != nullptr) {
         for (const auto& [target, budget] : budgets) {
           auto g = guards_.find(target);
-          if (budget == 0 && g != guards_.end() &&
-              g->second.breaker.state() == CircuitBreaker::State::kClosed) {
+          if (budget == 0 && g != guards_.end() && g->second.bucket.budget(now_ms) == 0) {
             options_.metrics->deliveries_throttled.Add({{"target", target}}).Increment();
           }
         }

@@ -133,6 +133,7 @@ struct InstanceConfig {
   RetryPolicy retry;
   CircuitBreakerPolicy circuit_breaker{};
   RateLimitPolicy rate_limit{};
+  int max_in_flight = 0;  // 0: every worker but one when there are other targets
 };
 
 struct RouteTarget {

@@ -416,6 +416,7 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
         if (o.window.count() <= 0)
           errors.push_back({ic.id, bp + "/window", "must be longer than 0"});
       }
+      ic.max_in_flight = in.value("max_in_flight", 0);
       if (in.contains("rate_limit")) {
         const auto& r = in["rate_limit"];
         ic.rate_limit.per_second = r["per_second"].get<double>();

@@ -623,6 +623,51 @@ TEST_F(BusTest, CircuitBreakerPausesAFailingTargetWithoutStallingOthers) {
             std::string::npos);
 }
 
+TEST_F(BusTest, ASlowTargetNeverHoldsEveryWorker) {
+  // Target t hangs until released; u must still be delivered with 4 workers.
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  int t_running = 0;
+  int t_max = 0;
+  std::atomic<int> u_done{0};
+  bus_->setTargets({{"t", TargetOptions{fastPolicy()}}, {"u", TargetOptions{fastPolicy()}}});
+  bus_->start(
+      [&](const Delivery& d) {
+        DeliveryResult r;
+        r.outcome = Outcome::kSuccess;
+        r.reason = Code::kOk;
+        if (d.target == "u") {
+          ++u_done;
+          return r;
+        }
+        std::unique_lock<std::mutex> lock(m);
+        t_max = std::max(t_max, ++t_running);
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+        --t_running;
+        return r;
+      },
+      4);
+  std::vector<AppendItem> items;
+  for (int i = 0; i < 6; ++i)
+    items.push_back(item("evt_s" + std::to_string(i), "", {"t"}, "c" + std::to_string(i)));
+  ASSERT_TRUE(bus_->append(std::move(items)));
+  {
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return t_running == 3; }));
+  }
+  ASSERT_TRUE(bus_->append({item("evt_fast", "", {"u"})}));
+  EXPECT_TRUE(waitState("evt_fast", "done")) << "the fourth worker stays free for u";
+  {
+    std::lock_guard<std::mutex> lock(m);
+    EXPECT_EQ(t_max, 3) << "all workers but one";
+    release = true;
+  }
+  cv.notify_all();
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(waitState("evt_s" + std::to_string(i), "done"));
+}
+
 TEST_F(BusTest, RateLimitSpacesAttempts) {
   Recorder rec;
   config::RateLimitPolicy rate{2.0, 2};  // 2 per second, burst 2
