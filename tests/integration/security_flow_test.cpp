@@ -1,6 +1,7 @@
 // Reliability and security at the edge, against the real daemon: request
 // limits, authentication lockout, back-pressure, contact export and erasure,
 // encryption at rest, log privacy and certificate reload.
+#include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 #include <signal.h>
@@ -265,6 +266,58 @@ TEST_F(FlowTest, CertificateIsReplacedOnSighupAndABrokenOneIsRefused) {
   EXPECT_EQ(daemon_.metric("sanjog_tls_reloads_total", {{"result", "rejected"}}), 1);
   EXPECT_NE(servedSubject(daemon_.publicPort(), daemon_.dir()).find("second.example"),
             std::string::npos);
+}
+
+// Outbound HTTPS verifies the peer: a self-signed target is refused, and
+// accepted once its CA is given in outbound.ca_file. The target is the
+// daemon's own TLS listener (POST /healthz answers 200).
+TEST_F(FlowTest, OutboundTlsVerifiesAgainstTheConfiguredCa) {
+  const auto key = daemon_.dir() / "key.pem";
+  const auto cert = daemon_.dir() / "cert.pem";
+  const std::string gen =
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext "
+      "subjectAltName=DNS:localhost -days 1 -keyout '" +
+      key.string() + "' -out '" + cert.string() + "' > /dev/null 2>&1";
+  ASSERT_EQ(std::system(gen.c_str()), 0);
+  uint16_t port = 0;
+  {
+    Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
+    port = probe.address().port();
+  }
+  auto c = config();
+  c["server"]["listen"] = "127.0.0.1:" + std::to_string(port);
+  c["server"]["tls"] = {{"cert_file", cert.string()}, {"key_file", key.string()}};
+  c["instances"][1]["config"]["url"] = "https://localhost:" + std::to_string(port) + "/healthz";
+  auto post = [&](const std::string& id) {
+    // The public listener speaks TLS: post through curl.
+    const std::string body = messageWith(id, "tls");
+    const int64_t ts = nowSeconds();
+    const std::string sig = signStandardWebhook(kSecretA, "msg_" + id, ts, body);
+    const std::string cmd =
+        "curl -s -o /dev/null --cacert '" + cert.string() + "' -H 'webhook-id: msg_" + id +
+        "' -H 'webhook-timestamp: " + std::to_string(ts) + "' -H 'webhook-signature: " + sig +
+        "' -H 'Content-Type: application/json' --data-binary '" + body +
+        "' https://localhost:" + std::to_string(port) + "/webhooks/a";
+    return std::system(cmd.c_str());
+  };
+  // Without the CA: the certificate is not trusted, the delivery fails.
+  daemon_.writeConfig(c);
+  ASSERT_TRUE(daemon_.start());
+  ASSERT_EQ(post("untrusted"), 0);
+  EXPECT_TRUE(daemon_.waitFor([&] {
+    return daemon_.metric("sanjog_upstream_requests_total",
+                          {{"instance", "b"}, {"result", "error"}}) >= 1;
+  }));
+  EXPECT_EQ(daemon_.metric("sanjog_deliveries_total", {{"target", "b"}, {"result", "success"}}), 0);
+  ASSERT_EQ(daemon_.stop(SIGTERM), 0);
+  // With it: the pending delivery and a new one go through.
+  c["outbound"] = {{"ca_file", cert.string()}};
+  daemon_.writeConfig(c);
+  ASSERT_TRUE(daemon_.start());
+  ASSERT_EQ(post("trusted"), 0);
+  EXPECT_TRUE(daemon_.waitFor([&] {
+    return daemon_.metric("sanjog_deliveries_total", {{"target", "b"}, {"result", "success"}}) == 2;
+  }));
 }
 
 }  // namespace
