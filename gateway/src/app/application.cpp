@@ -558,9 +558,17 @@ int SanjogApp::main(const std::vector<std::string>&) {
 int runMain(int argc, char** argv) {
   // Every thread inherits this mask: SIGHUP is taken only by sigtimedwait in
   // the signal thread. Broken connections must not kill the process.
+  // SIGTERM, SIGINT and SIGQUIT too: POCO's waitForTerminationRequest
+  // blocks them only in the main thread before sigwait, and a process signal
+  // may be delivered to any thread that does not block it, whose default
+  // action kills the process (exit 143 instead of a drain, seen once in a
+  // long SIGTERM run). Blocked everywhere, only sigwait takes them.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGQUIT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
