@@ -995,10 +995,18 @@ void EmbeddedBus::dispatcherLoop() {
         log::error(kLog, "dispatch query failed", {{"reason", e.what()}});
       }
       lock.lock();
+      bool stale = false;  // a guard changed while the lock was dropped
       for (auto& [id, key] : picked) {
+        auto g = guards_.find(key.first);
+        // The budgets were read before the query: a breaker may have opened
+        // (or a probe started) since. Ask again before anything goes.
+        if (g != guards_.end() &&
+            (g->second.breaker.budget(now_ms) == 0 || g->second.bucket.budget(now_ms) == 0)) {
+          stale = true;
+          continue;
+        }
         if (!running_keys_.insert(key).second) continue;
         ready_.push_back(id);
-        auto g = guards_.find(key.first);
         if (g != guards_.end()) {
           g->second.breaker.started(now_ms);
           g->second.bucket.take(now_ms);
@@ -1013,6 +1021,7 @@ void EmbeddedBus::dispatcherLoop() {
         }
       }
       if (!picked.empty()) work_cv_.notify_all();
+      if (stale) continue;  // the next pass holds them back and sets the wake-up
       if (!picked.empty() && static_cast<int>(picked.size()) == free_workers) continue;
     }
     if (dispatch_stop_ || generation != wake_generation_) continue;

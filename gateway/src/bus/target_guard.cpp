@@ -13,7 +13,10 @@ int CircuitBreaker::budget(int64_t now_ms) const {
 
 void CircuitBreaker::started(int64_t now_ms) {
   if (!policy_.enabled || state_ == State::kClosed) return;
-  if (state_ == State::kOpen && now_ms >= probeAt()) state_ = State::kHalfOpen;
+  if (state_ == State::kOpen) {
+    if (now_ms < probeAt()) return;  // not a probe: its result will be ignored
+    state_ = State::kHalfOpen;
+  }
   probing_ = true;
 }
 

@@ -58,6 +58,12 @@ TEST(CircuitBreaker, OldFailuresLeaveTheWindowAndLateResultsAreIgnored) {
   ASSERT_EQ(b.state(), CircuitBreaker::State::kOpen);
   EXPECT_FALSE(b.record(false, 11'001)) << "an attempt started before it opened is no probe";
   EXPECT_EQ(b.state(), CircuitBreaker::State::kOpen);
+  // An attempt started while open and before open_for (a dispatcher that
+  // read the budget before the breaker opened) is not a probe either.
+  b.started(11'002);
+  EXPECT_FALSE(b.record(false, 11'003));
+  EXPECT_EQ(b.state(), CircuitBreaker::State::kOpen);
+  EXPECT_EQ(b.budget(11'004), 0);
 }
 
 TEST(CircuitBreaker, DisabledNeverLimits) {
