@@ -26,12 +26,13 @@
 // now), its target is configured and not disabled, and it is the OLDEST
 // pending delivery of its (target, order_key) -- so one conversation is
 // delivered in order while different conversations run in parallel. The
-// dispatcher queries at most 256 such heads at a time (indexes
-// deliveries_ready and deliveries_order), skips keys already running, and
-// hands ids to the worker threads. It sleeps until the next due time or until
-// an append, a result, a replay or a config change wakes it. A delivery stays
-// `pending` in the database while it is attempted, so after a crash it is
-// attempted again with the same idempotency key (at least once).
+// dispatcher reads, per target its guards let send, only as many such heads
+// as it can use (indexes deliveries_target_ready and deliveries_order), skips
+// keys already running, and hands ids to the worker threads. A worker does not
+// wait for its result's commit; the key stays running until then. It sleeps until the next due time
+// or until an append, a result, a replay or a config change wakes it. A delivery stays `pending` in
+// the database while it is attempted, so after a crash it is attempted again with the same
+// idempotency key (at least once).
 #include "bus/embedded_bus.h"
 
 #include <sqlite3.h>
@@ -50,7 +51,6 @@ namespace {
 
 constexpr const char* kLog = "sanjog.bus";
 constexpr int kSchemaVersion = 2;
-constexpr int kDispatchBatch = 256;
 
 const char* const kSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS events(
@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS deliveries(
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(next_attempt_ms, id)
   WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries(target, order_key, id)
+  WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_target_ready ON deliveries(target, next_attempt_ms, id)
   WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, target, id);
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
@@ -380,6 +382,21 @@ Status EmbeddedBus::write(std::function<Status(sqlite3*)> run, size_t events) {
   return job->result;
 }
 
+void EmbeddedBus::writeAsync(std::function<Status(sqlite3*)> run,
+                             std::function<void(const Status&)> then) {
+  auto job = std::make_shared<WriteJob>();
+  job->run = std::move(run);
+  job->then = std::move(then);
+  std::unique_lock<std::mutex> lock(write_mutex_);
+  if (writer_stop_) {
+    lock.unlock();
+    job->then(Status(Code::kUnavailable, "storage is closed"));
+    return;
+  }
+  write_queue_.push_back(std::move(job));
+  write_cv_.notify_one();
+}
+
 void EmbeddedBus::writerLoop() {
   while (true) {
     std::deque<std::shared_ptr<WriteJob>> batch;
@@ -441,6 +458,9 @@ void EmbeddedBus::writerLoop() {
       }
     }
     write_done_cv_.notify_all();
+    for (auto& job : batch) {
+      if (job->then) job->then(job->result);
+    }
   }
 }
 
@@ -798,6 +818,8 @@ void EmbeddedBus::start(DeliverFn deliver, int workers, ExpiredFn expired) {
   deliver_ = std::move(deliver);
   expired_ = std::move(expired);
   worker_count_ = std::max(1, workers);
+  running_keys_.clear();
+  attempts_in_flight_.clear();
   for (int i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { workerLoop(); });
   dispatcher_ = std::thread([this] { dispatcherLoop(); });
 }
@@ -810,9 +832,10 @@ void EmbeddedBus::stop(std::chrono::milliseconds grace) {
     ready_.clear();  // not started: stays pending in storage
     dispatch_cv_.notify_all();
     work_cv_.notify_all();
-    if (!idle_cv_.wait_for(lock, grace, [&] { return busy_workers_ == 0; })) {
+    if (!idle_cv_.wait_for(lock, grace,
+                           [&] { return busy_workers_ == 0 && results_pending_ == 0; })) {
       log::warn(kLog, "stopping with delivery attempts still running; they finish first",
-                {{"running", busy_workers_}});
+                {{"running", busy_workers_}, {"results_not_stored", results_pending_}});
     }
   }
   if (dispatcher_.joinable()) dispatcher_.join();
@@ -858,8 +881,7 @@ void EmbeddedBus::setTargets(std::map<std::string, TargetOptions> targets) {
 
 std::map<std::string, int> EmbeddedBus::guardBudgets(int64_t now_ms, int64_t& wake_ms) {
   std::map<std::string, int> out;
-  std::map<std::string, int> in_flight;
-  for (const auto& key : running_keys_) ++in_flight[key.first];
+  auto in_flight = attempts_in_flight_;
   auto combine = [](int a, int b) { return a < 0 ? b : (b < 0 ? a : std::min(a, b)); };
   for (auto& [name, g] : guards_) {
     const int b = g.breaker.budget(now_ms);
@@ -879,6 +901,12 @@ std::map<std::string, int> EmbeddedBus::guardBudgets(int64_t now_ms, int64_t& wa
     }
   }
   return out;
+}
+
+void EmbeddedBus::attemptEnded(const std::string& target) {
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  auto it = attempts_in_flight_.find(target);
+  if (it != attempts_in_flight_.end() && --it->second <= 0) attempts_in_flight_.erase(it);
 }
 
 void EmbeddedBus::recordGuard(const std::string& target, Outcome outcome, int64_t now_ms) {
@@ -927,7 +955,11 @@ void EmbeddedBus::dispatcherLoop() {
   std::unique_lock<std::mutex> lock(dispatch_mutex_);
   while (!dispatch_stop_) {
     const uint64_t generation = wake_generation_;
-    const int free_workers = worker_count_ - busy_workers_ - static_cast<int>(ready_.size());
+    // Results waiting for their commit do not hold a worker, but a writer
+    // that falls far behind does hold the dispatch back.
+    const int free_workers = results_pending_ > 8 * worker_count_
+                                 ? 0
+                                 : worker_count_ - busy_workers_ - static_cast<int>(ready_.size());
     int64_t next_due = -1;
     int64_t guard_wake = 0;
     if (free_workers > 0) {
@@ -938,56 +970,65 @@ void EmbeddedBus::dispatcherLoop() {
       lock.unlock();
       const int64_t now_ms = now();
       std::vector<std::pair<int64_t, std::pair<std::string, std::string>>> picked;
-      bool held_back = false;  // rows skipped because a guard said no
-      // Takes the due heads from `q` until the free workers are used up.
-      auto take = [&](Stmt& q) {
-        int rows = 0;
-        while (static_cast<int>(picked.size()) < free_workers && q.row()) {
-          ++rows;
-          auto key = std::make_pair(q.text(1), q.text(2));
-          if (!targets.count(key.first) || disabled.count(key.first) || running.count(key)) {
+      bool held_back = false;  // due rows of a target a guard holds back
+      try {
+        std::lock_guard<std::mutex> rlock(reader_mutex_);
+        // One query per target that may send now, each reading only as many
+        // due heads as could be used (the free workers, plus the heads
+        // skipped because their conversation is still running): the work
+        // per pass does not grow with the backlog, and a paused target's
+        // backlog is never read at all. INDEXED BY because, without
+        // statistics, SQLite would pick deliveries_state and sort every
+        // pending row on each pass (the relay benchmark found that).
+        std::map<std::string, int> running_per_target;
+        for (const auto& key : running) ++running_per_target[key.first];
+        struct Head {
+          int64_t due_ms, id;
+          std::pair<std::string, std::string> key;
+        };
+        std::vector<Head> heads;
+        for (const auto& [target, _] : targets) {
+          if (disabled.count(target)) continue;
+          const int budget = budgets.count(target) ? budgets[target] : -1;
+          if (budget == 0) {
+            Stmt e = query(reader_db_,
+                           "SELECT 1 FROM deliveries INDEXED BY deliveries_target_ready "
+                           "WHERE state='pending' AND target=?1 AND next_attempt_ms <= ?2 LIMIT 1");
+            e.bind(1, target).bind(2, now_ms);
+            held_back = held_back || e.row();
             continue;
           }
-          int& budget = budgets[key.first];
+          // (+1 past a guard's budget: to see that it held something back.)
+          const int want = (budget < 0 ? free_workers : std::min(budget + 1, free_workers)) +
+                           running_per_target[target];
+          Stmt t = query(reader_db_,
+                         "SELECT d.id, d.order_key, d.next_attempt_ms FROM deliveries d "
+                         "INDEXED BY deliveries_target_ready "
+                         "WHERE d.state='pending' AND d.target=?3 AND d.next_attempt_ms <= ?1 "
+                         "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state='pending' "
+                         "AND p.target=d.target AND p.order_key=d.order_key AND p.id < d.id) "
+                         "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
+          t.bind(1, now_ms).bind(2, static_cast<int64_t>(want)).bind(3, target);
+          while (t.row()) heads.push_back({t.i64(2), t.i64(0), {target, t.text(1)}});
+        }
+        // Oldest due first across targets.
+        std::sort(heads.begin(), heads.end(), [](const Head& a, const Head& b) {
+          return std::tie(a.due_ms, a.id) < std::tie(b.due_ms, b.id);
+        });
+        for (const auto& h : heads) {
+          if (static_cast<int>(picked.size()) >= free_workers) break;
+          if (running.count(h.key)) continue;
+          int& budget = budgets[h.key.first];
           if (budget == 0) {
             held_back = true;
             continue;
           }
-          bool dup = false;
-          for (const auto& p : picked) dup = dup || p.second == key;
-          if (dup) continue;
-          picked.emplace_back(q.i64(0), key);
+          picked.emplace_back(h.id, h.key);
           if (budget > 0) --budget;
         }
-        return rows;
-      };
-      try {
-        std::lock_guard<std::mutex> rlock(reader_mutex_);
-        Stmt q = query(reader_db_,
-                       "SELECT d.id, d.target, d.order_key FROM deliveries d "
-                       "WHERE d.state='pending' AND d.next_attempt_ms <= ?1 AND NOT EXISTS ("
-                       "SELECT 1 FROM deliveries p WHERE p.state='pending' AND "
-                       "p.target=d.target AND p.order_key=d.order_key AND p.id < d.id) "
-                       "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
-        q.bind(1, now_ms).bind(2, static_cast<int64_t>(kDispatchBatch));
-        const int rows = take(q);
-        // A paused target's backlog may fill the whole batch: look at the
-        // other targets one by one so they are never stalled behind it.
-        if (held_back && rows >= kDispatchBatch && static_cast<int>(picked.size()) < free_workers) {
-          for (const auto& [target, _] : targets) {
-            if (budgets[target] == 0 || disabled.count(target)) continue;
-            Stmt t = query(reader_db_,
-                           "SELECT d.id, d.target, d.order_key FROM deliveries d "
-                           "WHERE d.state='pending' AND d.target=?3 AND d.next_attempt_ms <= ?1 "
-                           "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state='pending' "
-                           "AND p.target=d.target AND p.order_key=d.order_key AND p.id < d.id) "
-                           "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
-            t.bind(1, now_ms).bind(2, static_cast<int64_t>(kDispatchBatch)).bind(3, target);
-            take(t);
-          }
-        }
         Stmt n = query(reader_db_,
-                       "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state='pending' AND "
+                       "SELECT MIN(next_attempt_ms) FROM deliveries INDEXED BY deliveries_ready "
+                       "WHERE state='pending' AND "
                        "next_attempt_ms > ?1");
         n.bind(1, now_ms);
         if (n.row() && !n.isNull(0)) next_due = n.i64(0);
@@ -1007,6 +1048,7 @@ void EmbeddedBus::dispatcherLoop() {
         }
         if (!running_keys_.insert(key).second) continue;
         ready_.push_back(id);
+        ++attempts_in_flight_[key.first];
         if (g != guards_.end()) {
           g->second.breaker.started(now_ms);
           g->second.bucket.take(now_ms);
@@ -1082,6 +1124,8 @@ void EmbeddedBus::runDelivery(int64_t id) {
     if (d == nullptr) return;
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
     running_keys_.erase({d->delivery.target, d->delivery.order_key});
+    if (--attempts_in_flight_[d->delivery.target] <= 0)
+      attempts_in_flight_.erase(d->delivery.target);
   };
   if (!info || info->state != "pending") {
     if (info) release(&*info);
@@ -1108,6 +1152,7 @@ void EmbeddedBus::runDelivery(int64_t id) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int attempt = d.attempts + 1;
   const int64_t end_ms = now();
+  attemptEnded(d.target);
   recordGuard(d.target, result.outcome, end_ms);
 
   std::string state = "pending";
@@ -1148,47 +1193,66 @@ void EmbeddedBus::runDelivery(int64_t id) {
     }
   }
   const std::string message = result.message.substr(0, 1000);
-  Status s = write([&](sqlite3* db) -> Status {
+  // The result is stored by the writer's next group commit; the worker does
+  // not wait for it and takes the next delivery. The row stays "running"
+  // (not dispatched again, nor the next one of its conversation) until the
+  // commit, so order and at-least-once are as before: a crash before the
+  // commit means the same attempt again, with the same idempotency key.
+  auto store = [id = d.id, attempt, started_ms, seconds, outcome = result.outcome, reason,
+                http_status = result.http_status, message, state, next_ms, dead_reason,
+                provider_id = result.provider_message_id, end_ms](sqlite3* db) -> Status {
     Stmt a = query(db,
                    "INSERT OR REPLACE INTO attempts(delivery_id, attempt, started_ms, duration_s, "
                    "result, reason, http_status, message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
-    a.bind(1, d.id).bind(2, static_cast<int64_t>(attempt)).bind(3, started_ms).bind(4, seconds);
-    a.bind(5, std::string(outcomeName(result.outcome))).bind(6, reason);
-    a.bind(7, static_cast<int64_t>(result.http_status)).bind(8, message);
+    a.bind(1, id).bind(2, static_cast<int64_t>(attempt)).bind(3, started_ms).bind(4, seconds);
+    a.bind(5, std::string(outcomeName(outcome))).bind(6, reason);
+    a.bind(7, static_cast<int64_t>(http_status)).bind(8, message);
     if (a.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     Stmt u = query(db,
                    "UPDATE deliveries SET state=?2, attempts=?3, next_attempt_ms=?4, "
                    "dead_reason=?5, message=?6, provider_message_id=?7, updated_ms=?8 "
                    "WHERE id=?1 AND state='pending'");
-    u.bind(1, d.id).bind(2, state).bind(3, static_cast<int64_t>(attempt)).bind(4, next_ms);
-    u.bind(5, dead_reason).bind(6, message).bind(7, result.provider_message_id).bind(8, end_ms);
+    u.bind(1, id).bind(2, state).bind(3, static_cast<int64_t>(attempt)).bind(4, next_ms);
+    u.bind(5, dead_reason).bind(6, message).bind(7, provider_id).bind(8, end_ms);
     if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
     return Status::ok();
-  });
-  if (!s.isOk()) {
-    // The attempt happened but its result is not stored: the delivery stays
-    // pending and is attempted again (at least once).
-    log::error(kLog, "cannot store a delivery result", {{"id", d.id}, {"reason", s.message()}});
+  };
+  {
+    std::lock_guard<std::mutex> lock(dispatch_mutex_);
+    ++results_pending_;
   }
-  if (auto* m = options_.metrics) {
-    m->deliveries.Add({{"target", d.target}, {"result", outcomeName(result.outcome)}}).Increment();
-    m->delivery_duration.Add({{"target", d.target}}, metrics::latencyBuckets()).Observe(seconds);
-    if (result.outcome == Outcome::kRetry && state == "pending") {
-      m->delivery_retries.Add({{"target", d.target}, {"reason", reason}}).Increment();
+  writeAsync(std::move(store), [this, d, outcome = result.outcome, reason, seconds, state,
+                                dead_reason, attempt, message](const Status& s) {
+    if (!s.isOk()) {
+      // The attempt happened but its result is not stored: the delivery
+      // stays pending and is attempted again (at least once).
+      log::error(kLog, "cannot store a delivery result", {{"id", d.id}, {"reason", s.message()}});
+    }
+    if (auto* m = options_.metrics) {
+      m->deliveries.Add({{"target", d.target}, {"result", outcomeName(outcome)}}).Increment();
+      m->delivery_duration.Add({{"target", d.target}}, metrics::latencyBuckets()).Observe(seconds);
+      if (outcome == Outcome::kRetry && state == "pending") {
+        m->delivery_retries.Add({{"target", d.target}, {"reason", reason}}).Increment();
+      }
+      if (state == "dead") {
+        m->dead_letters_total.Add({{"target", d.target}, {"reason", dead_reason}}).Increment();
+      }
     }
     if (state == "dead") {
-      m->dead_letters_total.Add({{"target", d.target}, {"reason", dead_reason}}).Increment();
+      log::warn(kLog, "delivery moved to the dead letters",
+                {{"event_id", d.event_id},
+                 {"target", d.target},
+                 {"reason", dead_reason},
+                 {"attempts", attempt},
+                 {"message", message}});
     }
-  }
-  if (state == "dead") {
-    log::warn(kLog, "delivery moved to the dead letters",
-              {{"event_id", d.event_id},
-               {"target", d.target},
-               {"reason", dead_reason},
-               {"attempts", attempt},
-               {"message", message}});
-  }
-  release(&*info);
+    std::lock_guard<std::mutex> lock(dispatch_mutex_);
+    running_keys_.erase({d.target, d.order_key});
+    --results_pending_;
+    ++wake_generation_;
+    dispatch_cv_.notify_all();
+    idle_cv_.notify_all();
+  });
 }
 
 // ------------------------------------------------------------ inspection --

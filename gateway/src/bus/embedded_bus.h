@@ -102,15 +102,20 @@ class EmbeddedBus final : public Bus {
     Status result;
     bool done = false;
     size_t events = 0;  // for the batch-size histogram
+    // Set by writeAsync: run on the writer thread once the batch is
+    // committed (or failed), instead of waking a waiting caller.
+    std::function<void(const Status&)> then;
   };
 
   explicit EmbeddedBus(Options options);
   Status initialize();
   Status write(std::function<Status(sqlite3*)> run, size_t events = 0);
+  void writeAsync(std::function<Status(sqlite3*)> run, std::function<void(const Status&)> then);
   void writerLoop();
   void dispatcherLoop();
   void workerLoop();
   void runDelivery(int64_t id);
+  void attemptEnded(const std::string& target);
   int64_t now() const;
   void countTimerOps(const std::vector<AppendOutcome>& outcomes);
   [[nodiscard]] std::shared_ptr<const crypto::Keyring> keyring() const;
@@ -162,6 +167,11 @@ class EmbeddedBus final : public Bus {
   std::set<std::pair<std::string, std::string>> running_keys_;
   std::deque<int64_t> ready_;
   int busy_workers_ = 0;
+  // Delivery results handed to the writer and not yet committed: their rows
+  // stay "running" until then, and stop() waits for them.
+  int results_pending_ = 0;
+  // Attempts handed out and not yet answered, per target (the in-flight cap).
+  std::map<std::string, int> attempts_in_flight_;
   int worker_count_ = 0;
   bool dispatch_stop_ = false;
   bool started_ = false;
