@@ -30,6 +30,10 @@ bash scripts/build-example-plugin.sh build
 stage "tests (build/)"
 ctest --test-dir build --output-on-failure -j2 --timeout 300
 
+stage "benchmark command (tiny run of every scenario)"
+# Only that it still starts and completes: no timing is checked.
+bash scripts/bench/run.sh --quick >/dev/null
+
 stage "ASan+UBSan build (build-asan/)"
 asan=build-asan
 # -O0: with ASan and fuzzer instrumentation clang compiles 2.7x faster than
