@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <unordered_map>
 
 #include "bus/retry_policy.h"
@@ -1001,15 +1002,59 @@ void EmbeddedBus::dispatcherLoop() {
           // (+1 past a guard's budget: to see that it held something back.)
           const int want = (budget < 0 ? free_workers : std::min(budget + 1, free_workers)) +
                            running_per_target[target];
-          Stmt t = query(reader_db_,
-                         "SELECT d.id, d.order_key, d.next_attempt_ms FROM deliveries d "
-                         "INDEXED BY deliveries_target_ready "
-                         "WHERE d.state='pending' AND d.target=?3 AND d.next_attempt_ms <= ?1 "
-                         "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state='pending' "
-                         "AND p.target=d.target AND p.order_key=d.order_key AND p.id < d.id) "
-                         "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
-          t.bind(1, now_ms).bind(2, static_cast<int64_t>(want)).bind(3, target);
-          while (t.row()) heads.push_back({t.i64(2), t.i64(0), {target, t.text(1)}});
+          // Rows come with a "blocked" column (an older delivery of the same
+          // conversation is pending) instead of a NOT EXISTS filter, so
+          // SQLite examines at most one page per query: when retried heads
+          // are due later than their followers (a target back from an
+          // outage), a filter would walk every follower on every pass.
+          int found = 0;
+          int64_t last_due = std::numeric_limits<int64_t>::min();
+          int64_t last_id = std::numeric_limits<int64_t>::min();
+          std::set<int64_t> taken;
+          auto collect = [&](Stmt& t) {
+            int rows = 0;
+            while (t.row()) {
+              ++rows;
+              last_due = t.i64(2);
+              last_id = t.i64(0);
+              if (t.i64(3) != 0 || last_due > now_ms || !taken.insert(last_id).second) continue;
+              heads.push_back({last_due, last_id, {target, t.text(1)}});
+              ++found;
+            }
+            return rows;
+          };
+          constexpr int kPage = 256;
+          constexpr int kPages = 16;
+          // First by due time (the usual case: the first rows are heads)...
+          int page_rows = kPage;
+          for (int page = 0; page < kPages && found < want && page_rows == kPage; ++page) {
+            const int limit = page == 0 ? std::max(2 * want, 16) : kPage;
+            Stmt t = query(reader_db_,
+                           "SELECT d.id, d.order_key, d.next_attempt_ms, EXISTS(SELECT 1 FROM "
+                           "deliveries p WHERE p.state='pending' AND p.target=d.target AND "
+                           "p.order_key=d.order_key AND p.id < d.id) FROM deliveries d "
+                           "INDEXED BY deliveries_target_ready WHERE d.state='pending' AND "
+                           "d.target=?1 AND d.next_attempt_ms <= ?2 AND "
+                           "(d.next_attempt_ms, d.id) > (?3, ?4) "
+                           "ORDER BY d.next_attempt_ms, d.id LIMIT ?5");
+            t.bind(1, target).bind(2, now_ms).bind(3, last_due).bind(4, last_id);
+            t.bind(5, static_cast<int64_t>(limit));
+            page_rows = collect(t) == limit ? kPage : 0;
+          }
+          // ...then, if followers filled those pages, oldest first: the heads
+          // of most conversations are among the oldest pending rows.
+          last_id = std::numeric_limits<int64_t>::min();
+          page_rows = found < want && page_rows == kPage ? kPage : 0;
+          for (int page = 0; page < kPages && found < want && page_rows == kPage; ++page) {
+            Stmt t = query(reader_db_,
+                           "SELECT d.id, d.order_key, d.next_attempt_ms, EXISTS(SELECT 1 FROM "
+                           "deliveries p WHERE p.state='pending' AND p.target=d.target AND "
+                           "p.order_key=d.order_key AND p.id < d.id) FROM deliveries d "
+                           "INDEXED BY deliveries_state WHERE d.state='pending' AND "
+                           "d.target=?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3");
+            t.bind(1, target).bind(2, last_id).bind(3, static_cast<int64_t>(kPage));
+            page_rows = collect(t);
+          }
         }
         // Oldest due first across targets.
         std::sort(heads.begin(), heads.end(), [](const Head& a, const Head& b) {
