@@ -374,6 +374,9 @@ class Bench:
                 r = self.loadgen(f"http://127.0.0.1:{ports['public']}/webhooks/wa", sink,
                                  f"scale workers={workers} conversations={convs}",
                                  duration=self.secs, connections=self.conns, conversations=convs,
+                                 # One conversation is delivered one at a time: a 10 s
+                                 # flood of it would take minutes to drain.
+                                 count=None if convs > 1 or self.args.quick else 3000,
                                  pid=p.pid, drain_timeout=120)
                 r["workers"] = workers
                 out.append(r)
@@ -549,8 +552,9 @@ def machine(args, elapsed):
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem_kb / 1048576, 1),
             "kernel": platform.release(), "commit": commit,
-            "command": "bash scripts/bench/run.sh" + ("" if args.seconds == 10 else
-                                                      f" --seconds {args.seconds}"),
+            "command": "bash scripts/bench/run.sh" +
+                       ("" if args.seconds == 10 else f" --seconds {args.seconds}") +
+                       ("" if args.backlog == 1_000_000 else f" --backlog {args.backlog}"),
             "elapsed_s": round(elapsed)}
 
 

@@ -227,8 +227,12 @@ TEST_F(AutomationFlow, BengaliKeywordIsAnsweredAndHandOffStopsTheBot) {
             1);
   ASSERT_EQ(customerWrites("দাম?", "wamid.k3"), 200);
   EXPECT_TRUE(daemon_.waitFor([&] { return action("bot", "silent_handoff") == 1; }));
-  EXPECT_EQ(daemon_.metric("sanjog_deliveries_total", {{"target", "wa"}, {"result", "success"}}),
-            2);
+  // The result is counted once its commit is done, just after the provider
+  // saw the request: wait for it.
+  EXPECT_TRUE(daemon_.waitFor([&] {
+    return daemon_.metric("sanjog_deliveries_total", {{"target", "wa"}, {"result", "success"}}) ==
+           2;
+  }));
   EXPECT_EQ(graph_.requests().size(), 2u);
 }
 

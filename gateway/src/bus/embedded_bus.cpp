@@ -954,7 +954,10 @@ void EmbeddedBus::poke() {
 
 void EmbeddedBus::dispatcherLoop() {
   std::unique_lock<std::mutex> lock(dispatch_mutex_);
+  // Per target: no deep scan before this time (see below).
+  std::map<std::string, std::chrono::steady_clock::time_point> deep_scan_at;
   while (!dispatch_stop_) {
+    bool deep_wanted = false;  // a throttled deep scan may find heads
     const uint64_t generation = wake_generation_;
     // Results waiting for their commit do not hold a worker, but a writer
     // that falls far behind does hold the dispatch back.
@@ -981,8 +984,6 @@ void EmbeddedBus::dispatcherLoop() {
         // backlog is never read at all. INDEXED BY because, without
         // statistics, SQLite would pick deliveries_state and sort every
         // pending row on each pass (the relay benchmark found that).
-        std::map<std::string, int> running_per_target;
-        for (const auto& key : running) ++running_per_target[key.first];
         struct Head {
           int64_t due_ms, id;
           std::pair<std::string, std::string> key;
@@ -1000,8 +1001,7 @@ void EmbeddedBus::dispatcherLoop() {
             continue;
           }
           // (+1 past a guard's budget: to see that it held something back.)
-          const int want = (budget < 0 ? free_workers : std::min(budget + 1, free_workers)) +
-                           running_per_target[target];
+          const int want = budget < 0 ? free_workers : std::min(budget + 1, free_workers);
           // Rows come with a "blocked" column (an older delivery of the same
           // conversation is pending) instead of a NOT EXISTS filter, so
           // SQLite examines at most one page per query: when retried heads
@@ -1017,17 +1017,28 @@ void EmbeddedBus::dispatcherLoop() {
               ++rows;
               last_due = t.i64(2);
               last_id = t.i64(0);
-              if (t.i64(3) != 0 || last_due > now_ms || !taken.insert(last_id).second) continue;
-              heads.push_back({last_due, last_id, {target, t.text(1)}});
+              if (t.i64(3) != 0 || last_due > now_ms) continue;
+              auto key = std::make_pair(target, t.text(1));
+              if (running.count(key) || !taken.insert(last_id).second) continue;
+              heads.push_back({last_due, last_id, std::move(key)});
               ++found;
             }
             return rows;
           };
           constexpr int kPage = 256;
-          constexpr int kPages = 16;
+          // Past the first page the scan is deep (up to 16 pages of 256 in
+          // each order). When one finds nothing -- one conversation whose
+          // head is running, followers behind it -- the next waits 100 ms:
+          // otherwise every append would pay for it.
+          const auto steady = std::chrono::steady_clock::now();
+          auto deep_at = deep_scan_at.find(target);
+          const bool deep_ok = deep_at == deep_scan_at.end() || steady >= deep_at->second;
+          const int kPages = deep_ok ? 16 : 1;
           // First by due time (the usual case: the first rows are heads)...
           int page_rows = kPage;
+          int pages_read = 0;
           for (int page = 0; page < kPages && found < want && page_rows == kPage; ++page) {
+            ++pages_read;
             const int limit = page == 0 ? std::max(2 * want, 16) : kPage;
             Stmt t = query(reader_db_,
                            "SELECT d.id, d.order_key, d.next_attempt_ms, EXISTS(SELECT 1 FROM "
@@ -1054,7 +1065,14 @@ void EmbeddedBus::dispatcherLoop() {
                            "d.target=?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3");
             t.bind(1, target).bind(2, last_id).bind(3, static_cast<int64_t>(kPage));
             page_rows = collect(t);
+            ++pages_read;
           }
+          if (pages_read > 1 && found == 0) {
+            deep_scan_at[target] = steady + std::chrono::milliseconds(100);
+          } else if (found > 0) {
+            deep_scan_at.erase(target);
+          }
+          if (!deep_ok && found < want && page_rows == kPage) deep_wanted = true;
         }
         // Oldest due first across targets.
         std::sort(heads.begin(), heads.end(), [](const Head& a, const Head& b) {
@@ -1129,6 +1147,7 @@ void EmbeddedBus::dispatcherLoop() {
       wait = std::clamp(std::chrono::milliseconds(next_due - now()), std::chrono::milliseconds(1),
                         wait);
     }
+    if (deep_wanted) wait = std::min(wait, std::chrono::milliseconds(100));
     dispatch_cv_.wait_for(lock, wait,
                           [&] { return dispatch_stop_ || generation != wake_generation_; });
   }
