@@ -4,7 +4,8 @@
 # registry), then runs every scenario in one run on this machine and writes
 # the table into docs/performance.md (between the bench markers) and the raw
 # figures into docs/bench/results.json.
-#   bash scripts/bench/run.sh                 # the full run (about 20 minutes)
+#   bash scripts/bench/run.sh                 # the full run (a one-million backlog: long)
+#   bash scripts/bench/run.sh --backlog 100000  # the same with a 100k backlog (8 minutes)
 #   bash scripts/bench/run.sh --seconds 20    # longer load phases
 #   bash scripts/bench/run.sh --quick         # a tiny run of everything (CI); writes nothing
 #   bash scripts/bench/run.sh --only relay,nodered
