@@ -989,7 +989,8 @@ void EmbeddedBus::dispatcherLoop() {
           std::pair<std::string, std::string> key;
         };
         std::vector<Head> heads;
-        for (const auto& [target, _] : targets) {
+        for (const auto& entry : targets) {
+          const std::string& target = entry.first;  // (clang 14: no lambda capture of a binding)
           if (disabled.count(target)) continue;
           const int budget = budgets.count(target) ? budgets[target] : -1;
           if (budget == 0) {
