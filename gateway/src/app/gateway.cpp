@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
+
+#include <unistd.h>
+
+#include <Poco/Environment.h>
 
 #include "common/cloud_event.h"
 #include "common/ids.h"
@@ -564,23 +569,40 @@ Result<std::vector<bus::AppendOutcome>> Gateway::commit(const std::string& insta
                                                         std::vector<bus::AppendItem> items) {
   std::vector<std::pair<std::string, std::string>> labels;  // (instance, type); "" for state only
   std::vector<std::vector<std::function<void()>>> effects;
+  std::vector<std::pair<std::string, size_t>> traces;  // (conversation, deliveries) for the log
   labels.reserve(items.size());
+  traces.reserve(items.size());
   bool timers = false;
   for (auto& i : items) {
     labels.emplace_back(i.event.instance.empty() ? instance : i.event.instance, i.event.type);
+    traces.emplace_back(i.event.subject, i.deliveries.size());
     effects.push_back(std::move(i.on_commit));
     timers = timers || !i.timers.empty();
   }
   auto outcome = bus_.append(std::move(items));
   if (!outcome) return outcome;
   for (size_t i = 0; i < outcome->size(); ++i) {
+    const bool is_event = !labels[i].second.empty();  // else a state write only
     if ((*outcome)[i].duplicate) {
       metrics_.events_deduplicated.Add({{"instance", labels[i].first}}).Increment();
+      if (is_event) {
+        log::debug(kLog, "duplicate event; the first copy stays",
+                   {{"event_id", (*outcome)[i].event_id},
+                    {"conversation_id", traces[i].first},
+                    {"instance", labels[i].first},
+                    {"type", labels[i].second}});
+      }
       continue;
     }
-    if (!labels[i].second.empty()) {
+    if (is_event) {
       metrics_.events_published.Add({{"instance", labels[i].first}, {"type", labels[i].second}})
           .Increment();
+      log::info(kLog, "event stored",
+                {{"event_id", (*outcome)[i].event_id},
+                 {"conversation_id", traces[i].first},
+                 {"instance", labels[i].first},
+                 {"type", labels[i].second},
+                 {"deliveries", traces[i].second}});
     }
     for (auto& f : effects[i]) f();
   }
@@ -692,6 +714,14 @@ Reply Gateway::handleWebhook(const std::string& instance, plugin_host::WebhookCa
     r.headers.emplace_back("Retry-After", "5");
     return finish(r, "unavailable");
   }
+  // The stored ids (the first copy's for a duplicate), so whoever sent the
+  // webhook can trace it: GET /admin/v1/events/{id}, `sanjogctl events show`.
+  std::string ids;
+  for (const auto& o : *committed) {
+    if (o.event_id.empty()) continue;
+    ids += (ids.empty() ? "" : ",") + o.event_id;
+  }
+  if (!ids.empty()) reply.headers.emplace_back("Sanjog-Event-Ids", ids);
   const bool all_duplicates =
       std::all_of(committed->begin(), committed->end(), [](const auto& o) { return o.duplicate; });
   if (all_duplicates) {
@@ -880,6 +910,8 @@ bus::DeliveryResult Gateway::deliver(const bus::Delivery& d) {
   if (result.outcome != bus::Outcome::kSuccess) {
     log::warn("sanjog.delivery", "delivery attempt failed",
               {{"event_id", d.event_id},
+               {"conversation_id", bus::conversationOf(d)},
+               {"delivery_id", d.id},
                {"target", d.target},
                {"attempt", d.attempts + 1},
                {"reason", std::string(codeName(result.reason))},
@@ -913,6 +945,8 @@ nlohmann::json Gateway::instancesJson() {
     static const char* kStates[] = {"ok", "degraded", "down"};
     metrics_.instance_up.Add({{"instance", ic.id}, {"plugin", ic.plugin}})
         .Set(h.state == SANJOG_HEALTH_DOWN ? 0 : 1);
+    metrics_.instance_degraded.Add({{"instance", ic.id}, {"plugin", ic.plugin}})
+        .Set(h.state == SANJOG_HEALTH_DEGRADED ? 1 : 0);
     out.push_back({{"id", ic.id},
                    {"plugin", ic.plugin},
                    {"kind", inst.library().kind()},
@@ -943,6 +977,59 @@ nlohmann::json Gateway::routesJson() const {
                    {"to", to}});
   }
   return {{"routes", out}};
+}
+
+nlohmann::json Gateway::statusJson() {
+  auto rt = runtime();
+  auto [ready, readiness_body] = readiness();
+  nlohmann::json instances = nlohmann::json::array();
+  const nlohmann::json all = instancesJson();
+  for (const auto& i : all["instances"]) {
+    instances.push_back({{"id", i["id"]},
+                         {"plugin", i["plugin"]},
+                         {"kind", i["kind"]},
+                         {"health", i["health"]},
+                         {"message", i["message"]},
+                         {"delivery_disabled", i["delivery_disabled"]}});
+  }
+  nlohmann::json targets = nlohmann::json::object();
+  int64_t pending = 0;
+  int64_t dead = 0;
+  double oldest = 0;
+  std::set<std::string> names;
+  for (const auto& ic : rt->config.instances) names.insert(ic.id);
+  auto stats = bus_.stats();
+  for (const auto& [t, _] : stats) names.insert(t);
+  for (const auto& t : names) {
+    const auto& st = stats[t];
+    pending += st.pending;
+    dead += st.dead;
+    oldest = std::max(oldest, st.oldest_age_seconds);
+    const std::string circuit = bus_.circuitState(t);
+    targets[t] = {{"pending", st.pending},
+                  {"oldest_age_seconds", st.oldest_age_seconds},
+                  {"dead_letters", st.dead},
+                  {"circuit", circuit.empty() ? nlohmann::json(nullptr) : nlohmann::json(circuit)},
+                  {"disabled", bus_.isTargetDisabled(t)}};
+  }
+  const auto now_tp = std::chrono::system_clock::now();
+  const auto ms = [](std::chrono::system_clock::time_point tp) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
+  };
+  return {{"node",
+           {{"hostname", Poco::Environment::nodeName()},
+            {"pid", static_cast<int64_t>(::getpid())},
+            {"version", SANJOG_VERSION},
+            {"bus", rt->config.bus.backend},
+            {"started", formatRfc3339(ms(started_))},
+            {"uptime_seconds",
+             std::chrono::duration_cast<std::chrono::seconds>(now_tp - started_).count()}}},
+          {"ready", ready},
+          {"checks", readiness_body["checks"]},
+          {"instances", instances},
+          {"queue", {{"pending", pending}, {"oldest_age_seconds", oldest}, {"targets", targets}}},
+          {"dead_letters", dead},
+          {"timers_pending", bus_.pendingTimers()}};
 }
 
 std::pair<bool, nlohmann::json> Gateway::readiness() {

@@ -89,6 +89,9 @@ class Gateway {
   nlohmann::json routesJson() const;
   // Ready when storage is healthy and every instance reports OK or degraded.
   std::pair<bool, nlohmann::json> readiness();
+  // This process at a glance (GET /admin/v1/status, `sanjogctl status`):
+  // the node, readiness, instances, queue per target, dead letters, timers.
+  nlohmann::json statusJson();
 
   // Turns raw emitted events into bus items (normalize, registry, routing,
   // automations: the events they emit follow their cause). Exposed for tests.
@@ -113,6 +116,7 @@ class Gateway {
   bus::Bus& bus_;
   const plugin_host::PluginRegistry& plugins_;
   std::shared_ptr<plugin_host::HostServices> services_;
+  const std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   [[nodiscard]] int64_t now() const;
   Result<std::vector<bus::AppendItem>> prepareEmitted(const Runtime& rt,
                                                       std::vector<automation::Emitted>& emitted,

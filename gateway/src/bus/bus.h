@@ -168,6 +168,12 @@ struct Delivery {
   std::string event_json;  // what the target receives (override or stored event)
 };
 
+// The conversation a delivery belongs to ("" when its event has none: the
+// order key is then the event id).
+inline std::string conversationOf(const Delivery& d) {
+  return d.order_key == d.event_id ? std::string() : d.order_key;
+}
+
 enum class Outcome { kSuccess, kRetry, kPermanent, kDisable };
 
 struct DeliveryResult {
@@ -221,8 +227,40 @@ struct EventTrace {
 struct DeadLetterFilter {
   std::optional<std::string> target;
   std::optional<std::string> reason;
-  size_t limit = 100;
+  size_t limit = 100;    // list: at most 1000; bulk replay/delete: 0 = all
   int64_t after_id = 0;  // paging: only ids greater than this
+};
+
+// What a bulk replay or delete did: how many rows, and the highest id it
+// touched (the cursor for the next batch; 0 when none).
+struct BulkOutcome {
+  int64_t changed = 0;
+  int64_t last_id = 0;
+};
+
+// A search over stored events (admin API, `sanjogctl events find`), newest
+// first. Every set field narrows the result.
+struct EventQuery {
+  std::optional<std::string> contact;          // phone, email, address or contact id
+  std::optional<std::string> conversation_id;  // the event's subject
+  std::optional<std::string> instance;         // source instance
+  std::optional<std::string> type;             // exact, or a prefix ending in '.' ("order.")
+  int64_t since_ms = 0;                        // stored at or after (0: open)
+  int64_t until_ms = 0;                        // stored before (0: open)
+  int64_t before_seq = 0;                      // paging: only older than this cursor
+  size_t limit = 50;                           // at most 1000
+};
+
+struct EventSummary {
+  int64_t seq = 0;
+  EventRecord event;                          // json left empty
+  std::map<std::string, int64_t> deliveries;  // state -> count
+};
+
+struct EventPage {
+  std::vector<EventSummary> events;
+  int64_t next_before = 0;  // cursor for the next page, 0 when the search is complete
+  int64_t scanned = 0;      // rows looked at (a contact search reads payloads)
 };
 
 struct TargetStats {
@@ -285,6 +323,8 @@ class Bus {
   // Stops delivering to `target` until the next setTargets (HTTP 410).
   virtual void disableTarget(const std::string& target) = 0;
   [[nodiscard]] virtual bool isTargetDisabled(const std::string& target) const = 0;
+  // "closed", "half_open" or "open"; "" for a target with no breaker.
+  [[nodiscard]] virtual std::string circuitState(const std::string& target) const = 0;
 
   // Inspection (admin API).
   virtual std::optional<EventTrace> event(const std::string& event_id) = 0;
@@ -292,8 +332,13 @@ class Bus {
   // Moves dead letters back to pending (attempt count and age restart, the
   // idempotency key stays). Returns how many were replayed.
   virtual Result<int64_t> replayDeadLetter(int64_t delivery_id) = 0;
-  virtual Result<int64_t> replayDeadLetters(const DeadLetterFilter& filter) = 0;
+  // In id order from filter.after_id, at most filter.limit rows (0: all).
+  virtual Result<BulkOutcome> replayDeadLetters(const DeadLetterFilter& filter) = 0;
   virtual Result<int64_t> deleteDeadLetter(int64_t delivery_id) = 0;
+  virtual Result<BulkOutcome> deleteDeadLetters(const DeadLetterFilter& filter) = 0;
+  // How many dead letters match (ignores limit and after_id).
+  virtual Result<int64_t> countDeadLetters(const DeadLetterFilter& filter) = 0;
+  virtual Result<EventPage> findEvents(const EventQuery& query) = 0;
   virtual std::map<std::string, TargetStats> stats() = 0;
   // Sets the queue_depth, queue_oldest_age_seconds and dead_letters gauges
   // from stats() (called before each /metrics scrape).

@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS deliveries(
   message TEXT NOT NULL DEFAULT '',
   provider_message_id TEXT NOT NULL DEFAULT '',
   updated_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_subject ON events(subject, seq) WHERE subject <> '';
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(next_attempt_ms, id)
   WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries(target, order_key, id)
@@ -167,6 +168,11 @@ class Stmt {
     return *this;
   }
   int step() { return sqlite3_step(s_); }
+  // Ready to run again with new bindings.
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
   bool row() { return step() == SQLITE_ROW; }
   std::string text(int c) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
@@ -941,6 +947,14 @@ void EmbeddedBus::disableTarget(const std::string& target) {
   }
 }
 
+std::string EmbeddedBus::circuitState(const std::string& target) const {
+  static constexpr const char* kStateNames[] = {"closed", "half_open", "open"};
+  std::lock_guard<std::mutex> lock(dispatch_mutex_);
+  auto it = guards_.find(target);
+  if (it == guards_.end()) return "";
+  return kStateNames[static_cast<int>(it->second.breaker.state())];
+}
+
 bool EmbeddedBus::isTargetDisabled(const std::string& target) const {
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
   return disabled_.count(target) > 0;
@@ -1303,9 +1317,20 @@ void EmbeddedBus::runDelivery(int64_t id) {
         m->dead_letters_total.Add({{"target", d.target}, {"reason", dead_reason}}).Increment();
       }
     }
+    if (s.isOk() && outcome == Outcome::kSuccess) {
+      log::info(kLog, "delivered",
+                {{"event_id", d.event_id},
+                 {"conversation_id", conversationOf(d)},
+                 {"delivery_id", d.id},
+                 {"target", d.target},
+                 {"attempt", attempt},
+                 {"duration_ms", std::lround(seconds * 1000)}});
+    }
     if (state == "dead") {
       log::warn(kLog, "delivery moved to the dead letters",
                 {{"event_id", d.event_id},
+                 {"conversation_id", conversationOf(d)},
+                 {"delivery_id", d.id},
                  {"target", d.target},
                  {"reason", dead_reason},
                  {"attempts", attempt},
@@ -1403,26 +1428,48 @@ Result<int64_t> EmbeddedBus::replayDeadLetter(int64_t delivery_id) {
   return changed;
 }
 
-Result<int64_t> EmbeddedBus::replayDeadLetters(const DeadLetterFilter& filter) {
+namespace {
+
+// The dead letters a bulk filter selects, in id order (a limit of 0: all).
+constexpr const char* kDeadSelection =
+    "SELECT id, target FROM deliveries WHERE state='dead' AND id > ?1 AND (?2 = '' OR "
+    "target=?2) AND (?3 = '' OR dead_reason=?3) ORDER BY id LIMIT ?4";
+
+// The ids a bulk filter selects on `db`, counting them per target.
+std::vector<int64_t> selectDead(sqlite3* db, const DeadLetterFilter& f,
+                                std::map<std::string, int64_t>& per_target) {
+  std::vector<int64_t> ids;
+  Stmt q = query(db, kDeadSelection);
+  q.bind(1, f.after_id).bind(2, f.target.value_or("")).bind(3, f.reason.value_or(""));
+  q.bind(4, f.limit == 0 ? int64_t{-1} : static_cast<int64_t>(f.limit));
+  while (q.row()) {
+    ids.push_back(q.i64(0));
+    ++per_target[q.text(1)];
+  }
+  return ids;
+}
+
+}  // namespace
+
+Result<BulkOutcome> EmbeddedBus::replayDeadLetters(const DeadLetterFilter& filter) {
   std::map<std::string, int64_t> per_target;
-  int64_t changed = 0;
+  BulkOutcome out;
   const int64_t now_ms = now();
   Status s = write([&](sqlite3* db) -> Status {
     per_target.clear();
-    {
-      Stmt q = query(db,
-                     "SELECT target, COUNT(*) FROM deliveries WHERE state='dead' AND "
-                     "(?1 = '' OR target=?1) AND (?2 = '' OR dead_reason=?2) GROUP BY target");
-      q.bind(1, filter.target.value_or("")).bind(2, filter.reason.value_or(""));
-      while (q.row()) per_target[q.text(0)] = q.i64(1);
-    }
+    out = {};
+    const std::vector<int64_t> ids = selectDead(db, filter, per_target);
     Stmt u = query(db,
-                   "UPDATE deliveries SET state='pending', attempts=0, created_ms=?3, "
-                   "next_attempt_ms=?3, dead_reason='', updated_ms=?3 WHERE state='dead' AND "
-                   "(?1 = '' OR target=?1) AND (?2 = '' OR dead_reason=?2)");
-    u.bind(1, filter.target.value_or("")).bind(2, filter.reason.value_or("")).bind(3, now_ms);
-    if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
-    changed = sqlite3_changes(db);
+                   "UPDATE deliveries SET state='pending', attempts=0, created_ms=?2, "
+                   "next_attempt_ms=?2, dead_reason='', updated_ms=?2 WHERE id=?1 AND "
+                   "state='dead'");
+    for (int64_t id : ids) {
+      u.bind(1, id).bind(2, now_ms);
+      if (u.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+      out.changed += sqlite3_changes(db);
+      out.last_id = id;
+      u.reset();
+    }
     return Status::ok();
   });
   if (!s.isOk()) return s;
@@ -1431,8 +1478,12 @@ Result<int64_t> EmbeddedBus::replayDeadLetters(const DeadLetterFilter& filter) {
       options_.metrics->dead_letter_replays.Add({{"target", t}}).Increment(double(n));
     }
   }
+  if (out.changed > 0) {
+    log::info(kLog, "dead letters replayed",
+              {{"count", out.changed}, {"target", filter.target.value_or("")}});
+  }
   poke();
-  return changed;
+  return out;
 }
 
 Result<int64_t> EmbeddedBus::deleteDeadLetter(int64_t delivery_id) {
@@ -1450,7 +1501,49 @@ Result<int64_t> EmbeddedBus::deleteDeadLetter(int64_t delivery_id) {
     return Status::ok();
   });
   if (!s.isOk()) return s;
+  log::info(kLog, "dead letter deleted", {{"delivery_id", delivery_id}});
   return changed;
+}
+
+Result<BulkOutcome> EmbeddedBus::deleteDeadLetters(const DeadLetterFilter& filter) {
+  BulkOutcome out;
+  Status s = write([&](sqlite3* db) -> Status {
+    out = {};
+    std::map<std::string, int64_t> per_target;
+    const std::vector<int64_t> ids = selectDead(db, filter, per_target);
+    Stmt d = query(db, "DELETE FROM deliveries WHERE id=?1 AND state='dead'");
+    Stmt a = query(db, "DELETE FROM attempts WHERE delivery_id=?1");
+    for (int64_t id : ids) {
+      d.bind(1, id);
+      if (d.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+      out.changed += sqlite3_changes(db);
+      d.reset();
+      a.bind(1, id);
+      if (a.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));
+      a.reset();
+      out.last_id = id;
+    }
+    return Status::ok();
+  });
+  if (!s.isOk()) return s;
+  if (out.changed > 0) {
+    log::info(kLog, "dead letters deleted",
+              {{"count", out.changed}, {"target", filter.target.value_or("")}});
+  }
+  return out;
+}
+
+Result<int64_t> EmbeddedBus::countDeadLetters(const DeadLetterFilter& filter) {
+  try {
+    std::lock_guard<std::mutex> rlock(reader_mutex_);
+    Stmt q = query(reader_db_,
+                   "SELECT COUNT(*) FROM deliveries WHERE state='dead' AND (?1 = '' OR "
+                   "target=?1) AND (?2 = '' OR dead_reason=?2)");
+    q.bind(1, filter.target.value_or("")).bind(2, filter.reason.value_or(""));
+    return q.row() ? q.i64(0) : 0;
+  } catch (const std::exception& e) {
+    return Status(Code::kUnavailable, e.what());
+  }
 }
 
 std::map<std::string, TargetStats> EmbeddedBus::stats() {
@@ -1626,36 +1719,41 @@ bool containsAny(const std::string& text, const std::set<std::string>& needles) 
 
 // A full scan: payloads may be encrypted, so SQL cannot search them. An
 // erasure is rare and bounded by the retention.
+std::vector<Conversation> EmbeddedBus::selectConversations(sqlite3* db, const std::string& contact,
+                                                           std::set<std::string>* keys) const {
+  std::vector<Conversation> out;
+  Stmt q = query(db,
+                 "SELECT id, instance, address, contact_json, created_ms, last_inbound_ms, "
+                 "awaiting_ms, opened_ms FROM conversations");
+  while (q.row()) {
+    Conversation c{q.text(0), q.text(1), q.text(2), openText(q.text(3)),
+                   q.i64(4),  q.i64(5),  q.i64(6),  q.i64(7)};
+    const auto j = nlohmann::json::parse(c.contact_json, nullptr, false);
+    bool match = c.conversation_id == contact || c.address == contact;
+    std::vector<std::string> ids{c.address};
+    if (j.is_object()) {
+      for (const char* field : {"phone", "email", "id"}) {
+        if (j.contains(field) && j[field].is_string()) {
+          ids.push_back(j[field].get<std::string>());
+          match = match || ids.back() == contact;
+        }
+      }
+    }
+    if (!match) continue;
+    for (auto& id : ids) {
+      if (id.size() >= 3) keys->insert(id);  // tiny values would match too much
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 ContactData EmbeddedBus::selectContact(sqlite3* db, const std::string& contact) const {
   ContactData out;
   std::set<std::string> keys{contact};
   std::set<std::string> conversation_ids;
-  {
-    Stmt q = query(db,
-                   "SELECT id, instance, address, contact_json, created_ms, last_inbound_ms, "
-                   "awaiting_ms, opened_ms FROM conversations");
-    while (q.row()) {
-      Conversation c{q.text(0), q.text(1), q.text(2), openText(q.text(3)),
-                     q.i64(4),  q.i64(5),  q.i64(6),  q.i64(7)};
-      const auto j = nlohmann::json::parse(c.contact_json, nullptr, false);
-      bool match = c.conversation_id == contact || c.address == contact;
-      std::vector<std::string> ids{c.address};
-      if (j.is_object()) {
-        for (const char* field : {"phone", "email", "id"}) {
-          if (j.contains(field) && j[field].is_string()) {
-            ids.push_back(j[field].get<std::string>());
-            match = match || ids.back() == contact;
-          }
-        }
-      }
-      if (!match) continue;
-      conversation_ids.insert(c.conversation_id);
-      for (auto& id : ids) {
-        if (id.size() >= 3) keys.insert(id);  // tiny values would match too much
-      }
-      out.conversations.push_back(std::move(c));
-    }
-  }
+  out.conversations = selectConversations(db, contact, &keys);
+  for (const auto& c : out.conversations) conversation_ids.insert(c.conversation_id);
   std::set<std::string> all = keys;
   all.insert(conversation_ids.begin(), conversation_ids.end());
   std::set<std::string> event_ids;
@@ -1710,6 +1808,73 @@ Result<ContactData> EmbeddedBus::contactData(const std::string& contact) {
   try {
     std::lock_guard<std::mutex> rlock(reader_mutex_);
     return selectContact(reader_db_, contact);
+  } catch (const std::exception& e) {
+    return Status(Code::kUnavailable, e.what());
+  }
+}
+
+Result<EventPage> EmbeddedBus::findEvents(const EventQuery& qry) {
+  // A contact search reads (and opens) payloads, so one call looks at a
+  // bounded number of rows and hands back a cursor.
+  constexpr int64_t kMaxScanned = 20'000;
+  // Event times come from the thread that prepared them, so seq order and
+  // time order may differ by a little: keep reading this far past `since`.
+  constexpr int64_t kTimeSlackMs = 60'000;
+  try {
+    std::lock_guard<std::mutex> rlock(reader_mutex_);
+    EventPage page;
+    const size_t limit = std::clamp<size_t>(qry.limit, 1, 1000);
+    std::set<std::string> conversations;
+    std::set<std::string> needles;
+    if (qry.contact) {
+      needles.insert(*qry.contact);
+      for (const auto& c : selectConversations(reader_db_, *qry.contact, &needles)) {
+        conversations.insert(c.conversation_id);
+      }
+    }
+    std::string sql =
+        "SELECT seq, id, instance, type, subject, provider_id, time_ms, json FROM events "
+        "WHERE seq < ?1";
+    if (qry.conversation_id) sql += " AND subject = ?2";
+    if (qry.instance) sql += " AND instance = ?3";
+    if (qry.type) {
+      sql += qry.type->back() == '.' ? " AND substr(type, 1, length(?4)) = ?4" : " AND type = ?4";
+    }
+    if (qry.until_ms > 0) sql += " AND time_ms < ?5";
+    sql += " ORDER BY seq DESC";
+    Stmt q = query(reader_db_, sql);
+    q.bind(1, qry.before_seq > 0 ? qry.before_seq : std::numeric_limits<int64_t>::max());
+    if (qry.conversation_id) q.bind(2, *qry.conversation_id);
+    if (qry.instance) q.bind(3, *qry.instance);
+    if (qry.type) q.bind(4, *qry.type);
+    if (qry.until_ms > 0) q.bind(5, qry.until_ms);
+    while (q.row()) {
+      const int64_t seq = q.i64(0);
+      const int64_t time_ms = q.i64(6);
+      if (qry.since_ms > 0 && time_ms < qry.since_ms - kTimeSlackMs) break;
+      if (++page.scanned > kMaxScanned) {
+        page.next_before = seq + 1;
+        break;
+      }
+      if (qry.since_ms > 0 && time_ms < qry.since_ms) continue;
+      EventRecord e{q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), time_ms, ""};
+      if (qry.contact && conversations.count(e.subject) == 0 &&
+          !mentions(openText(q.text(7)), needles)) {
+        continue;
+      }
+      page.events.push_back({seq, std::move(e), {}});
+      if (page.events.size() == limit) {
+        page.next_before = seq;
+        break;
+      }
+    }
+    for (auto& ev : page.events) {
+      Stmt d = query(reader_db_,
+                     "SELECT state, COUNT(*) FROM deliveries WHERE event_id=?1 GROUP BY state");
+      d.bind(1, ev.event.id);
+      while (d.row()) ev.deliveries[d.text(0)] = d.i64(1);
+    }
+    return page;
   } catch (const std::exception& e) {
     return Status(Code::kUnavailable, e.what());
   }

@@ -54,12 +54,16 @@ class EmbeddedBus final : public Bus {
   void stop(std::chrono::milliseconds grace) override;
   void setTargets(std::map<std::string, TargetOptions> targets) override;
   void disableTarget(const std::string& target) override;
+  [[nodiscard]] std::string circuitState(const std::string& target) const override;
   [[nodiscard]] bool isTargetDisabled(const std::string& target) const override;
   std::optional<EventTrace> event(const std::string& event_id) override;
   std::vector<DeliveryInfo> deadLetters(const DeadLetterFilter& filter) override;
   Result<int64_t> replayDeadLetter(int64_t delivery_id) override;
-  Result<int64_t> replayDeadLetters(const DeadLetterFilter& filter) override;
+  Result<BulkOutcome> replayDeadLetters(const DeadLetterFilter& filter) override;
   Result<int64_t> deleteDeadLetter(int64_t delivery_id) override;
+  Result<BulkOutcome> deleteDeadLetters(const DeadLetterFilter& filter) override;
+  Result<int64_t> countDeadLetters(const DeadLetterFilter& filter) override;
+  Result<EventPage> findEvents(const EventQuery& query) override;
   std::map<std::string, TargetStats> stats() override;
   void refreshGauges() override;
   std::optional<Conversation> conversation(const std::string& conversation_id) override;
@@ -124,6 +128,10 @@ class EmbeddedBus final : public Bus {
   std::string sealText(const std::string& plaintext) const;
   std::string openText(const std::string& stored) const;
   void openDelivery(DeliveryInfo& info) const;
+  // The conversations whose id, address, phone, email or contact id is
+  // `contact`; adds every identifier they carry to `keys`.
+  std::vector<Conversation> selectConversations(sqlite3* db, const std::string& contact,
+                                                std::set<std::string>* keys) const;
   // The rows about `contact` on connection `db` (see contactData).
   ContactData selectContact(sqlite3* db, const std::string& contact) const;
 

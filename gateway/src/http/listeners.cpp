@@ -21,6 +21,7 @@
 #include "common/input_limits.h"
 #include "common/log.h"
 #include "common/time_format.h"
+#include "config/config_loader.h"
 #include "sanjog/sdk/crypto.hpp"
 
 namespace sanjog::http {
@@ -344,9 +345,11 @@ class PublicFactory : public Poco::Net::HTTPRequestHandlerFactory {
 
 class MetricsHandler : public HTTPRequestHandler {
  public:
-  MetricsHandler(bus::Bus& bus, metrics::Metrics& metrics) : bus_(bus), metrics_(metrics) {}
+  MetricsHandler(app::Gateway& gateway, bus::Bus& bus, metrics::Metrics& metrics)
+      : gateway_(gateway), bus_(bus), metrics_(metrics) {}
   void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
     bus_.refreshGauges();
+    (void)gateway_.instancesJson();  // refreshes instance_up and instance_degraded
     app::Reply r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_.serialize();
@@ -354,6 +357,7 @@ class MetricsHandler : public HTTPRequestHandler {
   }
 
  private:
+  app::Gateway& gateway_;
   bus::Bus& bus_;
   metrics::Metrics& metrics_;
 };
@@ -417,6 +421,9 @@ class AdminHandler : public HTTPRequestHandler {
       if (errors.empty()) return app::Reply::json(200, {{"result", "applied"}});
       return app::Reply::json(400, {{"result", "rejected"}, {"errors", errors}});
     }
+    if (n == 3 && p[2] == "status" && m == "GET")
+      return app::Reply::json(200, gateway_.statusJson());
+    if (n == 3 && p[2] == "events" && m == "GET") return findEvents(uri);
     if (n == 4 && p[2] == "events" && m == "GET") {
       auto trace = bus_.event(p[3]);
       if (!trace) return app::Reply::error(404, "not_found", "no event " + p[3]);
@@ -429,6 +436,57 @@ class AdminHandler : public HTTPRequestHandler {
     if (n >= 3 && p[2] == "dead-letters") return deadLetters(m, uri, body);
     if (n >= 4 && p[2] == "contacts") return contacts(m);
     return app::Reply::error(404, "not_found", "no such admin endpoint");
+  }
+
+  // "2026-12-03T10:00:00Z", or a duration back from now ("90m", "2h", "7d").
+  // 0 when empty; nullopt when it is neither.
+  static std::optional<int64_t> timeParam(const std::string& text) {
+    if (text.empty()) return 0;
+    if (const int64_t t = parseRfc3339(text); t >= 0) return t;
+    if (auto d = config::ConfigLoader::parseDuration(text)) return nowUnixMs() - d->count();
+    return std::nullopt;
+  }
+
+  // GET /admin/v1/events?contact=&conversation=&instance=&type=&since=&until=&limit=&before=
+  app::Reply findEvents(const Poco::URI& uri) {
+    bus::EventQuery q;
+    auto opt = [&](const char* key) -> std::optional<std::string> {
+      std::string v = queryParam(uri, key);
+      return v.empty() ? std::nullopt : std::optional<std::string>(v);
+    };
+    q.contact = opt("contact");
+    q.conversation_id = opt("conversation");
+    q.instance = opt("instance");
+    q.type = opt("type");
+    const auto since = timeParam(queryParam(uri, "since"));
+    const auto until = timeParam(queryParam(uri, "until"));
+    if (!since || !until) {
+      return app::Reply::error(400, "invalid_argument",
+                               "since and until take an RFC 3339 time (2026-12-03T10:00:00Z) or a "
+                               "duration back from now (90m, 2h, 7d)");
+    }
+    q.since_ms = *since;
+    q.until_ms = *until;
+    if (auto l = opt("limit"))
+      q.limit = std::clamp<size_t>(std::strtoul(l->c_str(), nullptr, 10), 1, 1000);
+    if (auto b = opt("before")) q.before_seq = std::strtoll(b->c_str(), nullptr, 10);
+    auto page = bus_.findEvents(q);
+    if (!page) return app::Reply::error(503, "unavailable", page.status().message());
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& e : page->events) {
+      items.push_back({{"id", e.event.id},
+                       {"time", formatRfc3339(e.event.time_ms)},
+                       {"instance", e.event.instance},
+                       {"type", e.event.type},
+                       {"conversation_id", e.event.subject},
+                       {"providerid", e.event.provider_id},
+                       {"deliveries", e.deliveries}});
+    }
+    return app::Reply::json(
+        200, {{"events", items},
+              {"scanned", page->scanned},
+              {"next_before", page->next_before > 0 ? nlohmann::json(page->next_before)
+                                                    : nlohmann::json(nullptr)}});
   }
 
   // GET /admin/v1/contacts/{id}/export, DELETE /admin/v1/contacts/{id}.
@@ -519,6 +577,30 @@ class AdminHandler : public HTTPRequestHandler {
     return f;
   }
 
+  // A query parameter or JSON body field given as true / 1 / yes.
+  static bool flag(const Poco::URI& uri, const std::string& body, const char* key) {
+    std::string v = queryParam(uri, key);
+    if (v.empty() && !body.empty()) {
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      if (j.is_object() && j.contains(key)) {
+        if (j[key].is_boolean()) return j[key].get<bool>();
+        if (j[key].is_string()) v = j[key].get<std::string>();
+      }
+    }
+    return v == "true" || v == "1" || v == "yes";
+  }
+
+  static size_t bulkLimit(const Poco::URI& uri, const std::string& body) {
+    std::string v = queryParam(uri, "limit");
+    if (v.empty() && !body.empty()) {
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      if (j.is_object() && j.contains("limit") && j["limit"].is_number_unsigned()) {
+        return j["limit"].get<size_t>();
+      }
+    }
+    return v.empty() ? 0 : std::strtoul(v.c_str(), nullptr, 10);
+  }
+
   app::Reply deadLetters(const std::string& m, const Poco::URI& uri, const std::string& body) {
     const auto& p = parts_;
     const size_t n = p.size();
@@ -541,14 +623,31 @@ class AdminHandler : public HTTPRequestHandler {
       }
       nlohmann::json out = {{"dead_letters", items}};
       out["next_after"] = list.size() == f.limit ? nlohmann::json(last) : nlohmann::json(nullptr);
+      if (auto total = bus_.countDeadLetters(f)) out["total"] = *total;
       return app::Reply::json(200, out);
     }
-    if (n == 4 && p[3] == "replay" && m == "POST") {
+    // Bulk: POST .../replay and DELETE /admin/v1/dead-letters, by filter, in
+    // id order from `after`, at most `limit` (default all); `dry_run` counts.
+    const bool bulk_replay = n == 4 && p[3] == "replay" && m == "POST";
+    const bool bulk_delete = n == 3 && m == "DELETE";
+    if (bulk_replay || bulk_delete) {
       auto f = filterFrom(uri, body);
-      f.limit = std::max<size_t>(f.limit, 100000);
-      auto r = bus_.replayDeadLetters(f);
+      f.limit = bulkLimit(uri, body);
+      if (bulk_delete && !f.target && !f.reason && !flag(uri, body, "all")) {
+        return app::Reply::error(
+            400, "invalid_argument",
+            "name a target or reason, or all=true to delete every dead letter");
+      }
+      if (flag(uri, body, "dry_run")) {
+        auto c = bus_.countDeadLetters(f);
+        if (!c) return app::Reply::error(503, "unavailable", c.status().message());
+        return app::Reply::json(200, {{"dry_run", true}, {"matched", *c}});
+      }
+      auto r = bulk_replay ? bus_.replayDeadLetters(f) : bus_.deleteDeadLetters(f);
       if (!r) return app::Reply::error(503, "unavailable", r.status().message());
-      return app::Reply::json(200, {{"replayed", *r}});
+      return app::Reply::json(200, {{bulk_replay ? "replayed" : "deleted", r->changed},
+                                    {"last_id", r->last_id > 0 ? nlohmann::json(r->last_id)
+                                                               : nlohmann::json(nullptr)}});
     }
     const int64_t id = n >= 4 ? std::strtoll(p[3].c_str(), nullptr, 10) : 0;
     if (id <= 0) return app::Reply::error(404, "not_found", "no such dead letter");
@@ -585,7 +684,7 @@ class AdminFactory : public Poco::Net::HTTPRequestHandlerFactory {
   HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override {
     const std::string& uri = request.getURI();
     const std::string path = uri.substr(0, uri.find('?'));
-    if (path == "/metrics") return new MetricsHandler(bus_, metrics_);
+    if (path == "/metrics") return new MetricsHandler(gateway_, bus_, metrics_);
     if (path == "/healthz") return new FixedHandler(app::Reply::json(200, {{"status", "ok"}}));
     if (path == "/readyz") return new ReadyHandler(gateway_);
     auto parts = splitPath(path);

@@ -34,6 +34,11 @@ Metrics::Metrics()
       instance_up(build(prometheus::BuildGauge(), "sanjog_instance_up",
                         "1 when the instance started and reports healthy, 0 otherwise.",
                         registry_)),
+      instance_degraded(
+          build(prometheus::BuildGauge(), "sanjog_instance_degraded",
+                "1 while the provider refuses the instance's credentials (expired or revoked "
+                "token), 0 otherwise.",
+                registry_)),
       webhook_requests(build(prometheus::BuildCounter(), "sanjog_webhook_requests_total",
                              "Webhook requests by instance and result.", registry_)),
       webhook_duration(

@@ -38,6 +38,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& build_info;   // {version}
   prometheus::Family<prometheus::Gauge>& plugin_info;  // {plugin, kind, version}
   prometheus::Family<prometheus::Gauge>& instance_up;  // {instance, plugin}
+  // 1 while the provider refuses the instance's credentials.
+  prometheus::Family<prometheus::Gauge>& instance_degraded;  // {instance, plugin}
 
   // Ingest.
   prometheus::Family<prometheus::Counter>& webhook_requests;     // {instance, result}

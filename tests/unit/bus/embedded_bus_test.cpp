@@ -288,9 +288,104 @@ TEST_F(BusTest, DeleteAndBulkReplay) {
   EXPECT_EQ(bus_->deleteDeadLetter(dead[0].delivery.id).status().code(), Code::kNotFound);
   DeadLetterFilter f;
   f.target = "t";
-  EXPECT_EQ(*bus_->replayDeadLetters(f), 2);
+  EXPECT_EQ(*bus_->countDeadLetters(f), 2);
+  // In batches, with the cursor: one, then the rest.
+  f.limit = 1;
+  auto first = bus_->replayDeadLetters(f);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->changed, 1);
+  EXPECT_EQ(first->last_id, dead[1].delivery.id);
+  f.after_id = first->last_id;
+  f.limit = 0;
+  auto rest = bus_->replayDeadLetters(f);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest->changed, 1);
+  EXPECT_EQ(rest->last_id, dead[2].delivery.id);
   ASSERT_TRUE(waitState("evt_b", "done") && waitState("evt_c", "done"));
+  EXPECT_EQ(*bus_->countDeadLetters({}), 0);
   bus_->stop(1s);
+}
+
+TEST_F(BusTest, DeleteDeadLettersByFilter) {
+  Recorder rec;
+  rec.script("t", {result(Outcome::kPermanent), result(Outcome::kPermanent)});
+  rec.script("u", {result(Outcome::kPermanent)});
+  ASSERT_TRUE(
+      bus_->append({item("evt_x", "", {"t"}), item("evt_y", "", {"t"}), item("evt_z", "", {"u"})}));
+  startWith(rec);
+  ASSERT_TRUE(waitState("evt_x", "dead") && waitState("evt_y", "dead") &&
+              waitState("evt_z", "dead"));
+  DeadLetterFilter f;
+  f.target = "t";
+  f.limit = 0;
+  auto r = bus_->deleteDeadLetters(f);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->changed, 2);
+  EXPECT_TRUE(bus_->event("evt_x")->deliveries.empty());
+  auto left = bus_->deadLetters({});
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].delivery.target, "u");
+  EXPECT_EQ(bus_->deleteDeadLetters(f)->changed, 0);
+  bus_->stop(1s);
+}
+
+TEST_F(BusTest, FindEventsByConversationContactTypeAndTime) {
+  auto in = item("evt_f1", "", {}, "conv_r");
+  in.conversation = ConversationUpsert{"conv_r", "wa", "+8801711000001",
+                                       R"({"phone":"+8801711000001","name":"রহিম"})", 5};
+  ASSERT_TRUE(bus_->append({in}));
+  clock_.advance(1000);
+  ASSERT_TRUE(bus_->append({item("evt_f2", "", {"t"}, "conv_r")}));
+  clock_.advance(1000);
+  auto order = item("evt_f3", "");
+  order.event.type = "order.created";
+  order.event.json = R"({"id":"evt_f3","data":{"customer":{"phone":"+8801711000001"}}})";
+  ASSERT_TRUE(bus_->append({order, item("evt_f4", "", {}, "conv_other")}));
+
+  EventQuery q;
+  q.conversation_id = "conv_r";
+  auto page = bus_->findEvents(q);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->events.size(), 2u);
+  EXPECT_EQ(page->events[0].event.id, "evt_f2");  // newest first
+  EXPECT_EQ(page->events[0].deliveries.at("pending"), 1);
+  EXPECT_EQ(page->next_before, 0);
+
+  // A contact: its conversations, plus events that name it (the order).
+  EventQuery by_contact;
+  by_contact.contact = "+8801711000001";
+  page = bus_->findEvents(by_contact);
+  ASSERT_TRUE(page);
+  std::vector<std::string> ids;
+  for (const auto& e : page->events) ids.push_back(e.event.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"evt_f3", "evt_f2", "evt_f1"}));
+
+  EventQuery by_type;
+  by_type.type = "order.";
+  page = bus_->findEvents(by_type);
+  ASSERT_EQ(page->events.size(), 1u);
+  EXPECT_EQ(page->events[0].event.id, "evt_f3");
+
+  // Paging: one at a time, following the cursor to the end.
+  EventQuery paged;
+  paged.limit = 1;
+  std::vector<std::string> all;
+  for (int i = 0; i < 10; ++i) {
+    page = bus_->findEvents(paged);
+    ASSERT_TRUE(page);
+    for (const auto& e : page->events) all.push_back(e.event.id);
+    if (page->next_before == 0) break;
+    paged.before_seq = page->next_before;
+  }
+  EXPECT_EQ(all, (std::vector<std::string>{"evt_f4", "evt_f3", "evt_f2", "evt_f1"}));
+
+  // A time window: stored at or after the second event, before the third.
+  EventQuery window;
+  window.since_ms = clock_.now() - 1000;
+  window.until_ms = clock_.now();
+  page = bus_->findEvents(window);
+  ASSERT_EQ(page->events.size(), 1u);
+  EXPECT_EQ(page->events[0].event.id, "evt_f2");
 }
 
 TEST_F(BusTest, OneConversationInOrderOthersInParallel) {
