@@ -133,6 +133,13 @@ TEST_F(CtlTest, StatusEventsAndDeadLettersEndToEnd) {
     return daemon_.metric("sanjog_deliveries_total", {{"target", "b"}, {"result", "success"}}) == 3;
   }));
   EXPECT_EQ(daemon_.metric("sanjog_dead_letter_replays_total", {{"target", "b"}}), 3);
+  // The history of a replayed delivery keeps the attempt that failed.
+  auto shown = ctl({"events", "show", e1});
+  EXPECT_NE(shown.out.find("done, 2 attempts"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("1. "), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("HTTP 400"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("2. "), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("success  HTTP 200"), std::string::npos) << shown.out;
 
   // Replay and delete by id; unknown ids are exit 4.
   receiver_.setDefault(ScriptedResponse(400, "{}"));

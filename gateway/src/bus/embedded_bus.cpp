@@ -1280,10 +1280,14 @@ void EmbeddedBus::runDelivery(int64_t id) {
   auto store = [id = d.id, attempt, started_ms, seconds, outcome = result.outcome, reason,
                 http_status = result.http_status, message, state, next_ms, dead_reason,
                 provider_id = result.provider_message_id, end_ms](sqlite3* db) -> Status {
+    // Numbered after every attempt stored so far, not `attempt` (which a
+    // replay starts again at 1 for the retry schedule): the history of a
+    // replayed dead letter keeps the attempts that failed before.
     Stmt a = query(db,
-                   "INSERT OR REPLACE INTO attempts(delivery_id, attempt, started_ms, duration_s, "
-                   "result, reason, http_status, message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
-    a.bind(1, id).bind(2, static_cast<int64_t>(attempt)).bind(3, started_ms).bind(4, seconds);
+                   "INSERT INTO attempts(delivery_id, attempt, started_ms, duration_s, result, "
+                   "reason, http_status, message) VALUES(?1, (SELECT COALESCE(MAX(attempt), 0) "
+                   "+ 1 FROM attempts WHERE delivery_id=?1), ?3, ?4, ?5, ?6, ?7, ?8)");
+    a.bind(1, id).bind(3, started_ms).bind(4, seconds);
     a.bind(5, std::string(outcomeName(outcome))).bind(6, reason);
     a.bind(7, static_cast<int64_t>(http_status)).bind(8, message);
     if (a.step() != SQLITE_DONE) return Status(Code::kUnavailable, sqlite3_errmsg(db));

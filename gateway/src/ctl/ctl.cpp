@@ -326,8 +326,10 @@ class Command {
       out_ << "  #" << num(d, "id") << " -> " << str(d, "target") << " (" << str(d, "action")
            << ") route " << str(d, "route") << ": " << str(d, "state");
       if (!str(d, "dead_reason").empty()) out_ << " (" << str(d, "dead_reason") << ")";
-      out_ << ", " << num(d, "attempt_count") << " attempt"
-           << (num(d, "attempt_count") == 1 ? "" : "s");
+      // attempt_count restarts with a replay; the history keeps every attempt.
+      const int64_t attempts = std::max<int64_t>(
+          num(d, "attempt_count"), d["attempts"].is_array() ? int64_t(d["attempts"].size()) : 0);
+      out_ << ", " << attempts << " attempt" << (attempts == 1 ? "" : "s");
       if (str(d, "state") == "pending" && !str(d, "next_attempt_at").empty()) {
         out_ << ", next " << str(d, "next_attempt_at");
       }
