@@ -167,7 +167,15 @@ void write(Level lvl, std::string_view logger, std::string_view msg, const nlohm
   const auto p = privacy();
   line["msg"] = redact(msg, p);
   if (fields.is_object()) {
-    for (const auto& [k, v] : fields.items()) line[k] = redactField(k, v, p);
+    for (const auto& [k, v] : fields.items()) {
+      // An id that does not apply (an event without a conversation) is left
+      // out rather than written as "": jq filters on it stay simple.
+      if (k.size() > 3 && k.ends_with("_id") && v.is_string() &&
+          v.get_ref<const std::string&>().empty()) {
+        continue;
+      }
+      line[k] = redactField(k, v, p);
+    }
   }
   std::lock_guard<std::mutex> lock(g_mutex);
   if (lvl >= Level::kWarn) {

@@ -5,7 +5,8 @@
 //
 // Loggers are named hierarchically (sanjog.app, sanjog.http, sanjog.bus,
 // sanjog.plugin.<instance>). Identical warnings and errors repeated within
-// 10 s are collapsed into one line with a "repeated" count. Thread-safe.
+// 10 s are collapsed into one line with a "repeated" count. Fields named
+// *_id with an empty string value are left out. Thread-safe.
 // Privacy (logging.privacy): before a line is written, string values and the
 // message are scanned; phone numbers (7+ digits standing alone) and emails
 // are masked, fields that carry message text ("text", "body", "caption")

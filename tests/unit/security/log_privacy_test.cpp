@@ -53,5 +53,15 @@ TEST(LogPrivacy, FieldsAreMaskedByNameAndContent) {
   EXPECT_EQ(raw.find("sk_live"), std::string::npos) << "secrets are hidden at every level";
 }
 
+TEST(LogFormat, EmptyIdsAreLeftOut) {
+  const std::string line = capture(
+      Privacy::kMask,
+      {{"event_id", "evt_01J9ZK4N3R8W2Q5T7Y1B6C0D9E"}, {"conversation_id", ""}, {"reason", ""}});
+  const auto parsed = nlohmann::json::parse(line);
+  EXPECT_EQ(parsed["event_id"], "evt_01J9ZK4N3R8W2Q5T7Y1B6C0D9E");
+  EXPECT_FALSE(parsed.contains("conversation_id")) << line;
+  EXPECT_TRUE(parsed.contains("reason")) << "only ids are dropped when empty: " << line;
+}
+
 }  // namespace
 }  // namespace sanjog::log
