@@ -35,7 +35,7 @@ using Poco::Net::HTTPServerResponse;
 constexpr const char* kLog = "sanjog.http";
 
 void send(HTTPServerResponse& response, const app::Reply& reply) {
-  response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+  response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
   for (const auto& [name, value] : reply.headers) response.set(name, value);
   response.setContentType(reply.content_type);
   response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
