@@ -182,6 +182,16 @@ TEST_F(ChannelsFlowTest, ARevokedTokenTurnsTheInstanceDegradedInReadyz) {
   EXPECT_EQ(daemon_.metric("sanjog_dead_letters_total",
                            {{"target", "fb"}, {"reason", "unauthenticated"}}),
             1);
+  // What the SanjogInstanceTokenExpired alert watches, refreshed on a scrape.
+  EXPECT_EQ(daemon_.metric("sanjog_instance_degraded",
+                           {{"instance", "fb"}, {"plugin", "channel_messenger"}}),
+            1);
+  EXPECT_NE(daemon_.metricsText().find(
+                "sanjog_instance_degraded{instance=\"tg\",plugin=\"channel_telegram\"} 0"),
+            std::string::npos);
+  EXPECT_EQ(
+      daemon_.metric("sanjog_instance_up", {{"instance", "fb"}, {"plugin", "channel_messenger"}}),
+      1);
 }
 
 // SMS through Twilio: a signed inbound SMS is routed, the reply goes out as a
