@@ -117,6 +117,8 @@ TEST_F(FlowTest, BacklogOverItsBoundAnswers503UntilItDrains) {
   c["server"]["backpressure"] = {{"max_pending", 5}, {"retry_after", "7s"}};
   daemon_.writeConfig(c);
   ASSERT_TRUE(daemon_.start());
+  // Off (0) from the first scrape, not absent: alerts and dashboards see it.
+  EXPECT_NE(daemon_.metricsText().find("\nsanjog_backpressure 0"), std::string::npos);
   int accepted = 0;
   HttpResult refused;
   ASSERT_TRUE(daemon_.waitFor([&] {

@@ -157,7 +157,11 @@ std::string conversationId(const std::string& instance, const std::string& addre
 Gateway::Gateway(metrics::Metrics& metrics, bus::Bus& bus,
                  const plugin_host::PluginRegistry& plugins,
                  std::shared_ptr<plugin_host::HostServices> services)
-    : metrics_(metrics), bus_(bus), plugins_(plugins), services_(std::move(services)) {}
+    : metrics_(metrics), bus_(bus), plugins_(plugins), services_(std::move(services)) {
+  // Present from the first scrape (0), so the SanjogBackpressure alert and
+  // the dashboard see "off" rather than no data.
+  metrics_.backpressure.Add({}).Set(0);
+}
 
 Gateway::~Gateway() { stopTimers(); }
 
