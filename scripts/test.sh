@@ -4,7 +4,10 @@
 #      with the out-of-tree example plugin built against the installed SDK;
 #   2. the ASan+UBSan build (clang, with libFuzzer instrumentation): the same
 #      tests again;
-#   3. a short run of every fuzz target (from the ASan build).
+#   3. a short run of every fuzz target (from the ASan build);
+# plus the operations kit: the Prometheus rules (promtool tests) and the
+# Grafana dashboard against docs/metrics.md, and the installed tree
+# (cmake --install layout, the installed daemon run unprivileged, the unit).
 # The ThreadSanitizer run of the concurrency tests is scripts/tsan.sh (it
 # does not fit CI's time budget on 2 cores as well; see docs/reliability.md).
 # Exits non-zero on the first failure. Prints the wall time of each stage.
@@ -23,6 +26,9 @@ bash scripts/setup.sh
 
 stage "format check (clang-format)"
 bash scripts/lint.sh
+
+stage "monitoring: alert rules and their tests, scrape config, dashboard"
+bash scripts/check-monitoring.sh
 
 stage "example plugin against the installed SDK"
 bash scripts/build-example-plugin.sh build
