@@ -19,7 +19,9 @@
     must be one of those for some metric of the expression;
   - deploy/prometheus/sanjog.rules.test.yml: every series it feeds is a
     documented metric, and every alert of the rules file has a test case in
-    which it fires and one in which it stays quiet.
+    which it fires and one in which it stays quiet;
+  - every alert's runbook_url ends in docs/operations.md#<alert in lower
+    case>, and docs/operations.md has the heading `### <Alert>`.
 
 Options:
   --self-test          check that the check bites: a fake dashboard with an
@@ -513,6 +515,26 @@ def check_rules(root, checker):
     return names, len(exprs)
 
 
+def check_runbooks(root, checker):
+    """Every alert's runbook_url points into docs/operations.md at a heading
+    `### <AlertName>` (GitHub's anchor: the name in lower case)."""
+    with open(os.path.join(root, RULES), encoding="utf-8") as f:
+        text = f.read()
+    with open(os.path.join(root, "docs", "operations.md"), encoding="utf-8") as f:
+        headings = {m.group(1).lower() for m in re.finditer(r"^###\s+(\S+)\s*$", f.read(), re.M)}
+    alerts = [v for _, v in yaml_values(text, "alert")]
+    urls = [v for _, v in yaml_values(text, "runbook_url")]
+    if len(urls) != len(alerts):
+        checker.errors.append(f"{RULES}: {len(alerts)} alerts but {len(urls)} runbook_url fields")
+    for name, url in zip(alerts, urls):
+        want = "docs/operations.md#" + name.lower()
+        if not url.endswith(want):
+            checker.errors.append(f"alert {name}: runbook_url {url} does not end in {want}")
+        elif name.lower() not in headings:
+            checker.errors.append(f"alert {name}: docs/operations.md has no heading '### {name}'")
+    return len(alerts)
+
+
 def check_rule_tests(root, checker, alerts):
     path = os.path.join(root, RULE_TESTS)
     with open(path, encoding="utf-8") as f:
@@ -742,6 +764,9 @@ def main():
     cases, firing, quiet, n_series = check_rule_tests(root, checker, alerts)
     section(f"{RULE_TESTS}: {n_series} input series, all documented metrics; {cases} alert test "
             f"cases ({firing} firing, {quiet} quiet) cover all {len(alerts)} alerts both ways")
+
+    n_runbooks = check_runbooks(root, checker)
+    section(f"{RULES}: all {n_runbooks} alerts link to their runbook in docs/operations.md")
 
     fams = dash_fams | rule_fams
     print(f"ok: {len(fams)} metric families queried in all: {', '.join(sorted(fams))}")
