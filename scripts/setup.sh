@@ -6,13 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# systemd: systemd-analyze, -sysusers and -tmpfiles for scripts/check-deploy.sh
+# (a minimal container image may lack it).
 packages=(
   build-essential cmake ninja-build pkg-config ccache curl ca-certificates openssl python3
   libpoco-dev libboost-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libsqlite3-dev libvalijson-dev libkainjow-mustache-dev
   libre2-dev libicu-dev libphonenumber-dev libhowardhinnant-date-dev
   prometheus clang libclang-rt-14-dev clang-format clang-tidy wrk nginx-light
-  kannel kannel-extras
+  kannel kannel-extras systemd
 )
 
 missing=()

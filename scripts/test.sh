@@ -36,6 +36,9 @@ bash scripts/build-example-plugin.sh build
 stage "tests (build/)"
 ctest --test-dir build --output-on-failure -j2 --timeout 300
 
+stage "deploy: install layout, installed daemon run unprivileged, unit, Containerfile"
+bash scripts/check-deploy.sh build
+
 stage "benchmark command (tiny run of every scenario)"
 # Only that it still starts and completes: no timing is checked.
 bash scripts/bench/run.sh --quick >/dev/null
