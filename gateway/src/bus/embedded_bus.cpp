@@ -42,6 +42,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "bus/attempts.h"
 #include "bus/retry_policy.h"
 #include "common/log.h"
 #include "common/time_format.h"
@@ -256,20 +257,6 @@ Result<sqlite3*> openDb(const std::string& path, const std::string& sync) {
   return db;
 }
 
-const char* outcomeName(Outcome o) {
-  switch (o) {
-    case Outcome::kSuccess:
-      return "success";
-    case Outcome::kRetry:
-      return "retry";
-    case Outcome::kPermanent:
-      return "permanent";
-    case Outcome::kDisable:
-      return "disable";
-  }
-  return "retry";
-}
-
 constexpr const char* kDeliveryColumns =
     "d.id, d.event_id, d.route_id, d.target, d.action, d.rendered, d.order_key, "
     "d.idempotency_key, d.attempts, d.created_ms, d.next_attempt_ms, "
@@ -300,7 +287,8 @@ DeliveryInfo readDelivery(Stmt& s) {
 
 }  // namespace
 
-EmbeddedBus::EmbeddedBus(Options options) : options_(std::move(options)) {
+EmbeddedBus::EmbeddedBus(Options options)
+    : options_(std::move(options)), targets_(options_.metrics) {
   if (!options_.now_ms) options_.now_ms = [] { return nowUnixMs(); };
   keyring_ = options_.keyring ? options_.keyring : std::make_shared<const crypto::Keyring>();
   rng_.seed(options_.seed != 0 ? options_.seed : std::random_device{}());
@@ -826,7 +814,7 @@ void EmbeddedBus::start(DeliverFn deliver, int workers, ExpiredFn expired) {
   expired_ = std::move(expired);
   worker_count_ = std::max(1, workers);
   running_keys_.clear();
-  attempts_in_flight_.clear();
+  targets_.clearInFlight();
   for (int i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { workerLoop(); });
   dispatcher_ = std::thread([this] { dispatcherLoop(); });
 }
@@ -857,107 +845,34 @@ void EmbeddedBus::stop(std::chrono::milliseconds grace) {
 void EmbeddedBus::setTargets(std::map<std::string, TargetOptions> targets) {
   {
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
-    std::map<std::string, Guard> guards;
-    for (const auto& [name, options] : targets) {
-      // A reload keeps the state of an unchanged target's breaker.
-      auto old = targets_.find(name);
-      auto g = guards_.find(name);
-      const bool same =
-          old != targets_.end() && g != guards_.end() &&
-          old->second.circuit_breaker.enabled == options.circuit_breaker.enabled &&
-          old->second.circuit_breaker.failure_ratio == options.circuit_breaker.failure_ratio &&
-          old->second.circuit_breaker.min_attempts == options.circuit_breaker.min_attempts &&
-          old->second.circuit_breaker.window == options.circuit_breaker.window &&
-          old->second.circuit_breaker.open_for == options.circuit_breaker.open_for &&
-          old->second.rate_limit.per_second == options.rate_limit.per_second &&
-          old->second.rate_limit.burst == options.rate_limit.burst;
-      guards.emplace(name, same ? g->second
-                                : Guard{CircuitBreaker(options.circuit_breaker),
-                                        TokenBucket(options.rate_limit)});
-      if (options_.metrics != nullptr) {
-        options_.metrics->circuit_state.Add({{"target", name}})
-            .Set(static_cast<double>(guards.at(name).breaker.state()));
-      }
-    }
-    guards_ = std::move(guards);
-    targets_ = std::move(targets);
-    disabled_.clear();
+    targets_.set(std::move(targets));
   }
   poke();
 }
 
-std::map<std::string, int> EmbeddedBus::guardBudgets(int64_t now_ms, int64_t& wake_ms) {
-  std::map<std::string, int> out;
-  auto in_flight = attempts_in_flight_;
-  auto combine = [](int a, int b) { return a < 0 ? b : (b < 0 ? a : std::min(a, b)); };
-  for (auto& [name, g] : guards_) {
-    const int b = g.breaker.budget(now_ms);
-    const int t = g.bucket.budget(now_ms);
-    // One slow target must not hold every worker: by default it may use
-    // all but one while other targets exist.
-    const auto options = targets_.find(name);
-    int cap = options != targets_.end() ? options->second.max_in_flight : 0;
-    if (cap <= 0) cap = targets_.size() > 1 ? std::max(1, worker_count_ - 1) : -1;
-    const int slots = cap < 0 ? -1 : std::max(0, cap - in_flight[name]);
-    int budget = combine(combine(b, t), slots);
-    out[name] = budget;
-    if (budget == 0 && (b == 0 || t == 0)) {
-      // (A full target wakes the dispatcher itself when an attempt ends.)
-      const int64_t at = b == 0 ? g.breaker.probeAt() : g.bucket.nextTokenAt(now_ms);
-      if (at > now_ms && (wake_ms <= 0 || at < wake_ms)) wake_ms = at;
-    }
-  }
-  return out;
-}
-
 void EmbeddedBus::attemptEnded(const std::string& target) {
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
-  auto it = attempts_in_flight_.find(target);
-  if (it != attempts_in_flight_.end() && --it->second <= 0) attempts_in_flight_.erase(it);
+  targets_.ended(target);
 }
 
 void EmbeddedBus::recordGuard(const std::string& target, Outcome outcome, int64_t now_ms) {
-  if (outcome == Outcome::kDisable) return;
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
-  auto it = guards_.find(target);
-  if (it == guards_.end()) return;
-  // Only the provider's health counts: a permanent error is the message's
-  // fault (a 4xx), not the target's.
-  const auto changed = it->second.breaker.record(outcome == Outcome::kRetry, now_ms);
-  if (!changed) return;
-  static constexpr const char* kStateNames[] = {"closed", "half_open", "open"};
-  const char* name = kStateNames[static_cast<int>(*changed)];
-  if (options_.metrics != nullptr) {
-    options_.metrics->circuit_state.Add({{"target", target}}).Set(static_cast<double>(*changed));
-    options_.metrics->circuit_transitions.Add({{"target", target}, {"result", name}}).Increment();
-  }
-  if (*changed == CircuitBreaker::State::kOpen) {
-    log::warn(kLog, "circuit open: deliveries to this target pause, then one probe is sent",
-              {{"target", target}});
-  } else {
-    log::info(kLog, "circuit closed: the target answers again", {{"target", target}});
-  }
+  targets_.record(target, outcome, now_ms);
 }
 
 void EmbeddedBus::disableTarget(const std::string& target) {
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
-  if (disabled_.insert(target).second) {
-    log::warn(kLog, "target disabled until the next config reload (it answered 410 Gone)",
-              {{"target", target}});
-  }
+  targets_.disable(target);
 }
 
 std::string EmbeddedBus::circuitState(const std::string& target) const {
-  static constexpr const char* kStateNames[] = {"closed", "half_open", "open"};
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
-  auto it = guards_.find(target);
-  if (it == guards_.end()) return "";
-  return kStateNames[static_cast<int>(it->second.breaker.state())];
+  return targets_.circuitState(target);
 }
 
 bool EmbeddedBus::isTargetDisabled(const std::string& target) const {
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
-  return disabled_.count(target) > 0;
+  return targets_.disabled(target);
 }
 
 void EmbeddedBus::poke() {
@@ -981,10 +896,10 @@ void EmbeddedBus::dispatcherLoop() {
     int64_t next_due = -1;
     int64_t guard_wake = 0;
     if (free_workers > 0) {
-      const auto targets = targets_;
-      const auto disabled = disabled_;
+      const auto targets = targets_.options();
+      const auto disabled = targets_.disabledSet();
       const auto running = running_keys_;
-      auto budgets = guardBudgets(now(), guard_wake);
+      auto budgets = targets_.budgets(now(), worker_count_, guard_wake);
       lock.unlock();
       const int64_t now_ms = now();
       std::vector<std::pair<int64_t, std::pair<std::string, std::string>>> picked;
@@ -1116,26 +1031,19 @@ void EmbeddedBus::dispatcherLoop() {
       lock.lock();
       bool stale = false;  // a guard changed while the lock was dropped
       for (auto& [id, key] : picked) {
-        auto g = guards_.find(key.first);
         // The budgets were read before the query: a breaker may have opened
         // (or a probe started) since. Ask again before anything goes.
-        if (g != guards_.end() &&
-            (g->second.breaker.budget(now_ms) == 0 || g->second.bucket.budget(now_ms) == 0)) {
+        if (!targets_.mayStart(key.first, now_ms)) {
           stale = true;
           continue;
         }
         if (!running_keys_.insert(key).second) continue;
         ready_.push_back(id);
-        ++attempts_in_flight_[key.first];
-        if (g != guards_.end()) {
-          g->second.breaker.started(now_ms);
-          g->second.bucket.take(now_ms);
-        }
+        targets_.started(key.first, now_ms);
       }
       if (held_back && options_.metrics != nullptr) {
         for (const auto& [target, budget] : budgets) {
-          auto g = guards_.find(target);
-          if (budget == 0 && g != guards_.end() && g->second.bucket.budget(now_ms) == 0) {
+          if (budget == 0 && targets_.throttled(target, now_ms)) {
             options_.metrics->deliveries_throttled.Add({{"target", target}}).Increment();
           }
         }
@@ -1203,8 +1111,7 @@ void EmbeddedBus::runDelivery(int64_t id) {
     if (d == nullptr) return;
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
     running_keys_.erase({d->delivery.target, d->delivery.order_key});
-    if (--attempts_in_flight_[d->delivery.target] <= 0)
-      attempts_in_flight_.erase(d->delivery.target);
+    targets_.ended(d->delivery.target);
   };
   if (!info || info->state != "pending") {
     if (info) release(&*info);
@@ -1214,8 +1121,7 @@ void EmbeddedBus::runDelivery(int64_t id) {
   config::RetryPolicy policy;
   {
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
-    auto it = targets_.find(d.target);
-    if (it != targets_.end()) policy = it->second.retry;
+    policy = targets_.retryPolicy(d.target);
   }
   const int64_t started_ms = now();
   const auto t0 = std::chrono::steady_clock::now();
@@ -1311,35 +1217,8 @@ void EmbeddedBus::runDelivery(int64_t id) {
       // stays pending and is attempted again (at least once).
       log::error(kLog, "cannot store a delivery result", {{"id", d.id}, {"reason", s.message()}});
     }
-    if (auto* m = options_.metrics) {
-      m->deliveries.Add({{"target", d.target}, {"result", outcomeName(outcome)}}).Increment();
-      m->delivery_duration.Add({{"target", d.target}}, metrics::latencyBuckets()).Observe(seconds);
-      if (outcome == Outcome::kRetry && state == "pending") {
-        m->delivery_retries.Add({{"target", d.target}, {"reason", reason}}).Increment();
-      }
-      if (state == "dead") {
-        m->dead_letters_total.Add({{"target", d.target}, {"reason", dead_reason}}).Increment();
-      }
-    }
-    if (s.isOk() && outcome == Outcome::kSuccess) {
-      log::info(kLog, "delivered",
-                {{"event_id", d.event_id},
-                 {"conversation_id", conversationOf(d)},
-                 {"delivery_id", d.id},
-                 {"target", d.target},
-                 {"attempt", attempt},
-                 {"duration_ms", std::lround(seconds * 1000)}});
-    }
-    if (state == "dead") {
-      log::warn(kLog, "delivery moved to the dead letters",
-                {{"event_id", d.event_id},
-                 {"conversation_id", conversationOf(d)},
-                 {"delivery_id", d.id},
-                 {"target", d.target},
-                 {"reason", dead_reason},
-                 {"attempts", attempt},
-                 {"message", message}});
-    }
+    reportAttempt(options_.metrics, d, outcome,
+                  AttemptEnd{state, dead_reason, attempt, seconds, reason, message}, s.isOk());
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
     running_keys_.erase({d.target, d.order_key});
     --results_pending_;
@@ -1575,7 +1454,7 @@ void EmbeddedBus::refreshGauges() {
   std::set<std::string> names;
   {
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
-    for (const auto& [t, _] : targets_) names.insert(t);
+    for (const auto& [t, _] : targets_.options()) names.insert(t);
   }
   for (const auto& [t, _] : s) names.insert(t);
   for (const auto& t : names) {
@@ -1705,19 +1584,6 @@ Result<int64_t> EmbeddedBus::purge() {
 namespace {
 
 // Whether a JSON text holds one of `needles` as a whole string value.
-bool mentions(const std::string& json, const std::set<std::string>& needles) {
-  for (const auto& n : needles) {
-    if (json.find('"' + n + '"') != std::string::npos) return true;
-  }
-  return false;
-}
-
-bool containsAny(const std::string& text, const std::set<std::string>& needles) {
-  for (const auto& n : needles) {
-    if (text.find(n) != std::string::npos) return true;
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -1732,22 +1598,7 @@ std::vector<Conversation> EmbeddedBus::selectConversations(sqlite3* db, const st
   while (q.row()) {
     Conversation c{q.text(0), q.text(1), q.text(2), openText(q.text(3)),
                    q.i64(4),  q.i64(5),  q.i64(6),  q.i64(7)};
-    const auto j = nlohmann::json::parse(c.contact_json, nullptr, false);
-    bool match = c.conversation_id == contact || c.address == contact;
-    std::vector<std::string> ids{c.address};
-    if (j.is_object()) {
-      for (const char* field : {"phone", "email", "id"}) {
-        if (j.contains(field) && j[field].is_string()) {
-          ids.push_back(j[field].get<std::string>());
-          match = match || ids.back() == contact;
-        }
-      }
-    }
-    if (!match) continue;
-    for (auto& id : ids) {
-      if (id.size() >= 3) keys->insert(id);  // tiny values would match too much
-    }
-    out.push_back(std::move(c));
+    if (conversationOfContact(c, contact, keys)) out.push_back(std::move(c));
   }
   return out;
 }

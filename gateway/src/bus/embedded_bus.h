@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "bus/bus.h"
-#include "bus/target_guard.h"
+#include "bus/targets.h"
 #include "common/crypto_box.h"
 #include "metrics/metrics.h"
 
@@ -161,25 +161,14 @@ class EmbeddedBus final : public Bus {
   std::condition_variable dispatch_cv_;
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::map<std::string, TargetOptions> targets_;
-  struct Guard {
-    CircuitBreaker breaker;
-    TokenBucket bucket;
-  };
-  std::map<std::string, Guard> guards_;  // per configured target
-  // Attempts the guards let start now, per target (-1: no limit); updates
-  // `wake_ms` with when a held-back target may go again.
-  std::map<std::string, int> guardBudgets(int64_t now_ms, int64_t& wake_ms);
+  Targets targets_;  // options, guards, disabled marks, attempts in flight
   void recordGuard(const std::string& target, Outcome outcome, int64_t now_ms);
-  std::set<std::string> disabled_;
   std::set<std::pair<std::string, std::string>> running_keys_;
   std::deque<int64_t> ready_;
   int busy_workers_ = 0;
   // Delivery results handed to the writer and not yet committed: their rows
   // stay "running" until then, and stop() waits for them.
   int results_pending_ = 0;
-  // Attempts handed out and not yet answered, per target (the in-flight cap).
-  std::map<std::string, int> attempts_in_flight_;
   int worker_count_ = 0;
   bool dispatch_stop_ = false;
   bool started_ = false;
