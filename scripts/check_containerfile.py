@@ -57,7 +57,7 @@ BASE_IMAGE = "debian:12-slim"
 SETUP_ONLY = {
     "ccache", "curl", "ca-certificates", "openssl", "python3", "libgtest-dev", "libgmock-dev",
     "prometheus", "clang", "libclang-rt-14-dev", "clang-format", "clang-tidy", "wrk",
-    "nginx-light", "kannel", "kannel-extras", "systemd",
+    "nginx-light", "kannel", "kannel-extras", "systemd", "nats-server",
 }
 # Packages every debian:12-slim image has (apt depends on them), so a
 # library from them needs no apt-get install.

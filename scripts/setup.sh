@@ -15,6 +15,7 @@ packages=(
   libre2-dev libicu-dev libphonenumber-dev libhowardhinnant-date-dev
   prometheus clang libclang-rt-14-dev clang-format clang-tidy wrk nginx-light
   kannel kannel-extras systemd
+  libnats-dev nats-server
 )
 
 missing=()

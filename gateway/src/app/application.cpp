@@ -19,6 +19,7 @@
 
 #include "app/gateway.h"
 #include "bus/embedded_bus.h"
+#include "bus/nats/nats_bus.h"
 #include "common/crypto_box.h"
 #include "common/log.h"
 #include "common/net_guard.h"
@@ -129,7 +130,9 @@ class SanjogApp : public Poco::Util::ServerApplication {
 
   std::optional<plugin_host::PluginRegistry> plugins_;
   std::unique_ptr<metrics::Metrics> metrics_;
-  std::unique_ptr<bus::EmbeddedBus> bus_;
+  std::unique_ptr<bus::Bus> bus_;
+  // The NATS client library, while a NATS bus may exist (nats_Close at exit).
+  std::optional<bus::nats::Library> nats_library_;
   std::unique_ptr<plugin_host::HttpClient> http_client_;
   std::unique_ptr<plugin_host::PluginMetrics> plugin_metrics_;
   std::unique_ptr<Gateway> gateway_;
@@ -339,7 +342,13 @@ std::vector<std::string> SanjogApp::reload() {
            next.storage.max_bytes != cur.storage.max_bytes ||
            next.storage.retention != cur.storage.retention,
        "storage");
-  keep(next.bus.backend != cur.bus.backend || next.bus.workers != cur.bus.workers, "bus");
+  keep(next.bus.backend != cur.bus.backend || next.bus.workers != cur.bus.workers ||
+           next.bus.urls != cur.bus.urls || next.bus.stream != cur.bus.stream ||
+           next.bus.replicas != cur.bus.replicas || next.bus.credentials != cur.bus.credentials ||
+           next.bus.partitions != cur.bus.partitions || next.bus.ack_wait != cur.bus.ack_wait ||
+           next.bus.max_deliver != cur.bus.max_deliver ||
+           next.bus.dedup_window != cur.bus.dedup_window,
+       "bus");
   keep(next.server.limits.read_timeout != cur.server.limits.read_timeout ||
            next.server.limits.keep_alive_timeout != cur.server.limits.keep_alive_timeout,
        "server.limits.read_timeout/keep_alive_timeout");
@@ -372,7 +381,11 @@ std::vector<std::string> SanjogApp::reload() {
   auto built = gateway_->build(std::move(next));
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) return reject(*errors);
   gateway_->apply(std::get<std::shared_ptr<Runtime>>(built));
-  bus_->setKeyring(std::move(keyring).value());
+  if (auto* embedded = dynamic_cast<bus::EmbeddedBus*>(bus_.get())) {
+    embedded->setKeyring(std::move(keyring).value());
+  } else if (auto* nats = dynamic_cast<bus::NatsBus*>(bus_.get())) {
+    nats->setKeyring(std::move(keyring).value());
+  }
   http_client_->setPolicy(outbound);
   applyLogging(logging);
   metrics_->config_reloads.Add({{"result", "applied"}}).Increment();
@@ -404,31 +417,56 @@ int SanjogApp::serve(config::Config cfg) {
         .Add({{"plugin", lib->name()}, {"kind", lib->kind()}, {"version", lib->version()}})
         .Set(1);
   }
-  bus::EmbeddedBus::Options bus_options;
-  bus_options.path = cfg.storage.path;
-  bus_options.sync = cfg.storage.sync;
-  bus_options.metrics = metrics_.get();
-  bus_options.retention = cfg.storage.retention;
-  bus_options.max_bytes = cfg.storage.max_bytes;
   auto keyring = makeKeyring(cfg.storage);
   if (!keyring) {
     log::error(kLog, "cannot use the storage keys", {{"reason", keyring.status().message()}});
     return EXIT_CONFIG;
   }
-  bus_options.keyring = std::move(keyring).value();
-  metrics_->storage_encrypted.Add({}).Set(bus_options.keyring->enabled() ? 1 : 0);
-  if (!bus_options.keyring->enabled()) {
+  metrics_->storage_encrypted.Add({}).Set(keyring.value()->enabled() ? 1 : 0);
+  if (!keyring.value()->enabled()) {
     log::warn(kLog,
               "payloads are stored unencrypted: set storage.encryption_key (a 256-bit key "
               "file, e.g. openssl rand -hex 32) to encrypt them at rest");
   }
-  auto opened = bus::EmbeddedBus::open(bus_options);
-  if (!opened) {
-    log::error(kLog, "cannot open storage",
-               {{"path", cfg.storage.path}, {"reason", opened.status().message()}});
-    return EXIT_CANTCREAT;
+  if (cfg.bus.backend == "nats") {
+    nats_library_.emplace();
+    bus::NatsBus::Options o;
+    o.urls = cfg.bus.urls;
+    o.credentials_file = cfg.bus.credentials;
+    o.stream = cfg.bus.stream;
+    o.replicas = cfg.bus.replicas;
+    o.partitions = cfg.bus.partitions;
+    o.ack_wait = cfg.bus.ack_wait;
+    o.max_deliver = cfg.bus.max_deliver;
+    o.duplicate_window = cfg.bus.dedup_window;
+    o.retention = cfg.storage.retention;
+    o.metrics = metrics_.get();
+    o.keyring = std::move(keyring).value();
+    auto opened = bus::NatsBus::open(o);
+    if (!opened) {
+      log::error(kLog, "cannot open the NATS bus",
+                 {{"url", cfg.bus.urls.front()}, {"reason", opened.status().message()}});
+      return EXIT_UNAVAILABLE;
+    }
+    bus_ = std::move(opened).value();
+  } else {
+    bus::EmbeddedBus::Options bus_options;
+    bus_options.path = cfg.storage.path;
+    bus_options.sync = cfg.storage.sync;
+    bus_options.metrics = metrics_.get();
+    bus_options.retention = cfg.storage.retention;
+    bus_options.max_bytes = cfg.storage.max_bytes;
+    bus_options.keyring = std::move(keyring).value();
+    auto opened = bus::EmbeddedBus::open(bus_options);
+    if (!opened) {
+      log::error(kLog, "cannot open storage",
+                 {{"path", cfg.storage.path}, {"reason", opened.status().message()}});
+      return EXIT_CANTCREAT;
+    }
+    bus_ = std::move(opened).value();
+    metrics_->bus_connected.Add({}).Set(1);
+    metrics_->bus_partitions.Add({}).Set(0);
   }
-  bus_ = std::move(opened).value();
   plugin_host::HttpClient::Options http_options;
   http_options.ca_file = cfg.outbound.ca_file;
   http_client_ = std::make_unique<plugin_host::HttpClient>(http_options, metrics_.get());

@@ -1025,6 +1025,7 @@ nlohmann::json Gateway::statusJson() {
             {"pid", static_cast<int64_t>(::getpid())},
             {"version", SANJOG_VERSION},
             {"bus", rt->config.bus.backend},
+            {"bus_details", bus_.details()},
             {"started", formatRfc3339(ms(started_))},
             {"uptime_seconds",
              std::chrono::duration_cast<std::chrono::seconds>(now_tp - started_).count()}}},

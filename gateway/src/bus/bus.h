@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/status.h"
 #include "config/config.h"
 
@@ -385,6 +387,11 @@ class Bus {
 
   // Whether storage is open and writable (for /readyz).
   [[nodiscard]] virtual bool healthy() const = 0;
+
+  // What the admin status shows about the backend ({} when nothing more
+  // than its name): the NATS bus names its member, the live members and the
+  // partitions it owns.
+  virtual nlohmann::json details() { return nlohmann::json::object(); }
 };
 
 }  // namespace sanjog::bus

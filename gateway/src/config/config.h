@@ -80,6 +80,15 @@ struct StorageConfig {
 struct BusConfig {
   std::string backend = "embedded";
   int workers = 4;  // delivery worker threads
+  // NATS JetStream (backend "nats").
+  std::vector<std::string> urls{"nats://127.0.0.1:4222"};
+  std::string stream = "SANJOG";
+  int replicas = 1;
+  std::string credentials;  // .creds file, "" for none
+  int partitions = 16;
+  std::chrono::milliseconds ack_wait{30'000};
+  int max_deliver = 5;
+  std::chrono::milliseconds dedup_window{120'000};
 };
 
 struct OutboundConfig {

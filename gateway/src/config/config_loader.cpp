@@ -353,10 +353,32 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
     const auto& b = doc["bus"];
     c.bus.backend = b.value("backend", c.bus.backend);
     c.bus.workers = b.value("workers", c.bus.workers);
-    if (c.bus.backend != "embedded") {
-      errors.push_back(
-          {"", "/bus/backend",
-           "backend \"" + c.bus.backend + "\" is not available in this build; use \"embedded\""});
+    if (b.contains("url")) {
+      c.bus.urls.clear();
+      std::string url = b["url"].get<std::string>();
+      size_t pos = 0;
+      while (pos <= url.size()) {
+        const size_t comma = std::min(url.find(',', pos), url.size());
+        std::string one = url.substr(pos, comma - pos);
+        one.erase(0, one.find_first_not_of(" \t"));
+        one.erase(one.find_last_not_of(" \t") + 1);
+        if (!one.empty()) {
+          if (one.find("://") == std::string::npos) one = "nats://" + one;
+          c.bus.urls.push_back(one);
+        }
+        pos = comma + 1;
+      }
+      if (c.bus.urls.empty()) errors.push_back({"", "/bus/url", "no server in the list"});
+    }
+    c.bus.stream = b.value("stream", c.bus.stream);
+    c.bus.replicas = b.value("replicas", c.bus.replicas);
+    c.bus.credentials = b.value("credentials", "");
+    c.bus.partitions = b.value("partitions", c.bus.partitions);
+    c.bus.ack_wait = duration(b, "ack_wait", "/bus", c.bus.ack_wait);
+    c.bus.max_deliver = b.value("max_deliver", c.bus.max_deliver);
+    c.bus.dedup_window = duration(b, "dedup_window", "/bus", c.bus.dedup_window);
+    if (c.bus.ack_wait < std::chrono::seconds(1)) {
+      errors.push_back({"", "/bus/ack_wait", "at least 1s"});
     }
   }
   if (doc.contains("outbound")) {

@@ -216,6 +216,15 @@ class Command {
     out_ << "sanjogd " << str(node, "version") << " on " << str(node, "hostname") << " (pid "
          << num(node, "pid") << "), up " << humanDuration(double(num(node, "uptime_seconds")))
          << ", bus " << str(node, "bus") << '\n';
+    if (node.contains("bus_details") && node["bus_details"].contains("member")) {
+      const json& b = node["bus_details"];
+      const auto owned = b.value("partitions_owned", json::array());
+      const auto members = b.value("members", json::array());
+      out_ << "cluster:      member " << str(b, "member") << ", " << members.size()
+           << (members.size() == 1 ? " member" : " members") << ", owns " << owned.size() << " of "
+           << num(b, "partitions") << " partitions"
+           << (b.value("timer_leader", false) ? ", fires the timers" : "") << '\n';
+    }
     out_ << "ready:        " << (s.value("ready", false) ? "yes" : "NO") << '\n';
     if (!s.value("ready", false)) {
       out_ << "              storage " << str(s["checks"], "storage") << '\n';

@@ -92,6 +92,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& storage_decrypt_failures;  // {}
   prometheus::Family<prometheus::Counter>& tls_reloads;               // {result}
 
+  // Scale-out (NATS bus).
+  prometheus::Family<prometheus::Gauge>& bus_connected;   // {} 1 while connected to NATS
+  prometheus::Family<prometheus::Gauge>& bus_partitions;  // {} delivery partitions owned here
+
   // Operations.
   prometheus::Family<prometheus::Counter>& config_reloads;    // {result}
   prometheus::Family<prometheus::Counter>& plugin_log_lines;  // {instance, kind}
