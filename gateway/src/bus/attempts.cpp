@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bus/retry_policy.h"
 #include "common/log.h"
 
 namespace sanjog::bus {
@@ -25,6 +26,31 @@ const char* outcomeName(Outcome o) {
       return "disable";
   }
   return "retry";
+}
+
+Classified classifyResult(const Delivery& d, const DeliveryResult& result,
+                          const config::RetryPolicy& policy, int attempt, int64_t end_ms,
+                          double u) {
+  Classified c{"pending", "", d.next_attempt_ms};
+  switch (result.outcome) {
+    case Outcome::kSuccess:
+      c.state = "done";
+      break;
+    case Outcome::kPermanent:
+      c.state = "dead";
+      c.dead_reason = std::string(codeName(result.reason));
+      break;
+    case Outcome::kDisable:
+      break;
+    case Outcome::kRetry:
+      c.next_ms = end_ms + nextDelay(policy, attempt, u, result.retry_after).count();
+      if (c.next_ms - d.created_ms > policy.max_age.count()) {
+        c.state = "dead";
+        c.dead_reason = "expired";
+      }
+      break;
+  }
+  return c;
 }
 
 void reportAttempt(metrics::Metrics* m, const Delivery& d, Outcome outcome, const AttemptEnd& end,

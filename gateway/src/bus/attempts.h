@@ -24,6 +24,19 @@ struct AttemptEnd {
   std::string message;  // the target's message (cut to 1000 bytes)
 };
 
+// Where an attempt's result leaves its delivery: "done"; "dead" (a
+// permanent error, with its reason; or "expired" when the next retry would
+// fall past the policy's max_age); else "pending", for a retry at next_ms
+// (backoff with jitter `u` in [-1, 1], or Retry-After). A kDisable result
+// stays pending at its time (the caller disables the target).
+struct Classified {
+  std::string state;
+  std::string dead_reason;
+  int64_t next_ms = 0;
+};
+Classified classifyResult(const Delivery& d, const DeliveryResult& result,
+                          const config::RetryPolicy& policy, int attempt, int64_t end_ms, double u);
+
 // Counts the attempt (deliveries, duration, retries, dead letters) and
 // logs "delivered" (when `stored`) or "delivery moved to the dead letters".
 void reportAttempt(metrics::Metrics* metrics, const Delivery& d, Outcome outcome,

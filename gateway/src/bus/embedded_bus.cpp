@@ -1140,41 +1140,22 @@ void EmbeddedBus::runDelivery(int64_t id) {
   attemptEnded(d.target);
   recordGuard(d.target, result.outcome, end_ms);
 
-  std::string state = "pending";
-  std::string dead_reason;
-  int64_t next_ms = d.next_attempt_ms;
   const std::string reason(codeName(result.reason));
-  switch (result.outcome) {
-    case Outcome::kSuccess:
-      state = "done";
-      break;
-    case Outcome::kPermanent:
-      state = "dead";
-      dead_reason = reason;
-      break;
-    case Outcome::kDisable:
-      disableTarget(d.target);
-      break;
-    case Outcome::kRetry: {
-      double u = 0;
-      {
-        std::lock_guard<std::mutex> lock(rng_mutex_);
-        u = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
-      }
-      const auto delay = nextDelay(policy, attempt, u, result.retry_after);
-      next_ms = end_ms + delay.count();
-      if (next_ms - d.created_ms > policy.max_age.count()) {
-        state = "dead";
-        dead_reason = "expired";
-        if (expired_) {
-          try {
-            expired_(d);
-          } catch (const std::exception& e) {
-            log::error(kLog, "expiry hook failed", {{"id", d.id}, {"reason", e.what()}});
-          }
-        }
-      }
-      break;
+  double jitter = 0;
+  if (result.outcome == Outcome::kRetry) {
+    std::lock_guard<std::mutex> lock(rng_mutex_);
+    jitter = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
+  }
+  const Classified end = classifyResult(d, result, policy, attempt, end_ms, jitter);
+  const std::string& state = end.state;
+  const std::string& dead_reason = end.dead_reason;
+  const int64_t next_ms = end.next_ms;
+  if (result.outcome == Outcome::kDisable) disableTarget(d.target);
+  if (dead_reason == "expired" && expired_) {
+    try {
+      expired_(d);
+    } catch (const std::exception& e) {
+      log::error(kLog, "expiry hook failed", {{"id", d.id}, {"reason", e.what()}});
     }
   }
   const std::string message = result.message.substr(0, 1000);
