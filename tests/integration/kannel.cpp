@@ -133,6 +133,10 @@ pid_t Kannel::spawn(const std::vector<std::string>& argv, const std::string& out
                                    mo_message.empty() ? "0" : "1"};
   fake.push_back(mo_message.empty() ? "0 0 text none" : mo_message);
   spawn(fake, "fakesmsc.out");
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult Kannel::startSmsbox() {
   spawn({kSmsbox, (dir_ / "kannel.conf").string()}, "smsbox.out");
   if (!waitListening(sendsms_port_, std::chrono::seconds(10))) {
     return ::testing::AssertionFailure() << "smsbox did not start:\n" << logs();

@@ -24,10 +24,14 @@ class Kannel {
   Kannel& operator=(const Kannel&) = delete;
 
   static bool installed();
-  // mo_url: the sms-service get-url (Kannel escapes: %p sender, %P receiver,
-  // %a text, %I message id). mo_message: fakesmsc's "from to type data", sent
-  // once after start ("" for none).
+  // Starts bearerbox and fakesmsc. mo_url: the sms-service get-url (Kannel
+  // escapes: %p sender, %P receiver, %a text, %I message id). mo_message:
+  // fakesmsc's "from to type data", sent once after start ("" for none); it
+  // waits in bearerbox until smsbox connects.
   ::testing::AssertionResult start(const std::string& mo_url, const std::string& mo_message);
+  // Starts smsbox (sendsms, and the MO get-url, which smsbox fetches once:
+  // whatever it calls must be listening by then).
+  ::testing::AssertionResult startSmsbox();
   void stop();
 
   [[nodiscard]] uint16_t sendsmsPort() const { return sendsms_port_; }
