@@ -292,6 +292,95 @@ TEST_F(NatsBusTest, OneConversationInOrderOthersInParallel) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(b[static_cast<size_t>(i)], "b" + std::to_string(i));
 }
 
+// The dispatcher keeps each target's guards: a target that hangs gets every
+// worker but one, a target that answered 410 waits for the next setTargets,
+// and a rate limit spaces the attempts; the other targets flow meanwhile.
+TEST_F(NatsBusTest, TargetGuardsHoldOneTargetWhileOthersFlow) {
+  NatsBus* bus = open();
+  ASSERT_NE(bus, nullptr);
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  int t_running = 0;
+  int t_max = 0;
+  std::atomic<int> v_calls{0};
+  std::vector<int64_t> r_times;
+  const auto policies = [] {
+    std::map<std::string, TargetOptions> t;
+    t["t"] = TargetOptions{fastPolicy()};
+    t["u"] = TargetOptions{fastPolicy()};
+    t["v"] = TargetOptions{fastPolicy()};
+    t["r"] = TargetOptions{fastPolicy(), {}, config::RateLimitPolicy{4.0, 1}};
+    return t;
+  };
+  bus->setTargets(policies());
+  bus->start(
+      [&](const Delivery& d) {
+        DeliveryResult r;
+        r.outcome = Outcome::kSuccess;
+        r.reason = Code::kOk;
+        if (d.target == "v" && ++v_calls == 1) return result(Outcome::kDisable, Code::kNotFound);
+        if (d.target == "r") {
+          std::lock_guard<std::mutex> lock(m);
+          r_times.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count());
+        }
+        if (d.target != "t") return r;
+        std::unique_lock<std::mutex> lock(m);
+        t_max = std::max(t_max, ++t_running);
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+        --t_running;
+        return r;
+      },
+      4);
+  std::vector<AppendItem> items;
+  for (int i = 0; i < 6; ++i) {
+    items.push_back(
+        item("s" + std::to_string(i), "ps" + std::to_string(i), {"t"}, "c" + std::to_string(i)));
+  }
+  ASSERT_TRUE(bus->append(std::move(items)));
+  {
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 15s, [&] { return t_running == 3; }));
+  }
+  // t holds three workers; the fourth serves u, v and r.
+  ASSERT_TRUE(bus->append({item("fast", "pfast", {"u"})}));
+  EXPECT_TRUE(waitState(bus, "fast", "done")) << "the fourth worker stays free for u";
+  ASSERT_TRUE(bus->append({item("v1", "pv1", {"v"}, "cv1"), item("v2", "pv2", {"v"}, "cv2")}));
+  ASSERT_TRUE(eventually([&] { return bus->isTargetDisabled("v"); }));
+  std::vector<AppendItem> rated;
+  for (int i = 0; i < 5; ++i) {
+    rated.push_back(
+        item("r" + std::to_string(i), "pr" + std::to_string(i), {"r"}, "cr" + std::to_string(i)));
+  }
+  ASSERT_TRUE(bus->append(std::move(rated)));
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(waitState(bus, "r" + std::to_string(i), "done"));
+  {
+    std::lock_guard<std::mutex> lock(m);
+    ASSERT_EQ(r_times.size(), 5u);
+    // A burst of 1 at 4/s: the fifth attempt starts 1 s after the first at
+    // the earliest (a little less for the bucket's rounding).
+    EXPECT_GE(r_times.back() - r_times.front(), 900) << "the rate limit spaced the attempts";
+    EXPECT_EQ(t_max, 3) << "all workers but one";
+  }
+  EXPECT_NE(metrics_.serialize().find("sanjog_deliveries_throttled_total{target=\"r\"}"),
+            std::string::npos);
+  // v: one attempt (the 410), the other delivery not tried while disabled.
+  EXPECT_EQ(v_calls.load(), 1);
+  bus->setTargets(policies());
+  EXPECT_TRUE(waitState(bus, "v1", "done"));
+  EXPECT_TRUE(waitState(bus, "v2", "done"));
+  EXPECT_EQ(v_calls.load(), 3);
+  {
+    std::lock_guard<std::mutex> lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(waitState(bus, "s" + std::to_string(i), "done"));
+}
+
 TEST_F(NatsBusTest, TwoMembersSplitThePartitionsAndTheSurvivorFinishesTheWork) {
   NatsBus* a = open("a");
   NatsBus* b = open("b");

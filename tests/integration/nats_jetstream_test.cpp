@@ -380,6 +380,29 @@ TEST_F(NatsConsumer, TermStopsRedelivery) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_F(NatsConsumer, AckNoWaitSettlesTheMessage) {
+  ASSERT_TRUE(js_->ensureStream(streamSpec("ACKNW")).isOk());
+  ASSERT_TRUE(js_->publish(out("ACKNW.a", "x"), "ACKNW"));
+  ASSERT_TRUE(js_->publish(out("ACKNW.a", "y"), "ACKNW"));
+  auto consumer = js_->pullConsumer(consumerSpec("ACKNW", 300ms));
+  ASSERT_TRUE(consumer) << consumer.status().toString();
+  auto m = fetchOne(**consumer, 2s);
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->ackNoWait().isOk());
+  // The next fetch gets the second message, and after the 300 ms ack wait
+  // neither comes back.
+  auto next = fetchOne(**consumer, 2s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->data(), "y");
+  ASSERT_TRUE(next->ackNoWait().isOk());
+  auto none = (*consumer)->fetch(1, 1s);
+  ASSERT_TRUE(none) << none.status().toString();
+  EXPECT_TRUE(none->empty());
+  auto state = js_->consumerState("ACKNW", "worker");
+  ASSERT_TRUE(state) << state.status().toString();
+  EXPECT_EQ(state->num_ack_pending, 0u);
+}
+
 TEST_F(NatsConsumer, AckWaitExpiryRedeliversAndSettingsUpdate) {
   ASSERT_TRUE(js_->ensureStream(streamSpec("ACKW")).isOk());
   ASSERT_TRUE(js_->publish(out("ACKW.a", "x"), "ACKW"));

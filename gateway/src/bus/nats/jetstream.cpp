@@ -229,7 +229,12 @@ struct JetStream::BatchSlot {
 // ---- Library ----
 
 Library::Library() {
-  const natsStatus s = nats_Open(-1);
+  // No spinning on the library's locks: sanjogd's threads (workers, HTTP,
+  // fetchers) contend on the one connection's lock, and a spinning waiter
+  // takes a core from the holder. Measured on 2 cores (scripts/bench, NATS
+  // rows): 1.2-1.3k webhooks/s instead of 1.0k, 2.1 instead of 2.5 ms CPU
+  // per event.
+  const natsStatus s = nats_Open(0);
   if (s != NATS_OK) {
     throw std::runtime_error(toStatus("initialize the client library", s).message());
   }
@@ -317,6 +322,12 @@ Status Message::ack() {
   jsErrCode jerr = kNoJsErr;
   const natsStatus s = natsMsg_AckSync(msg_, nullptr, &jerr);
   return s == NATS_OK ? Status::ok() : toStatus(ackWhat("ack", *this), s, jerr);
+}
+
+Status Message::ackNoWait() {
+  if (auto up = requireConnected(nc_, ackWhat("ack", *this)); !up.isOk()) return up;
+  const natsStatus s = natsMsg_Ack(msg_, nullptr);
+  return s == NATS_OK ? Status::ok() : toStatus(ackWhat("ack", *this), s);
 }
 
 Status Message::nak() {

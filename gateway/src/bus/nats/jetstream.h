@@ -224,6 +224,9 @@ class Message {
 
   // Waits for the server to confirm the ack.
   Status ack();
+  // Sends the ack without waiting for the confirmation: an ack lost on the
+  // way means one more redelivery after the ack wait, nothing else.
+  Status ackNoWait();
   // Redelivery now, or after `delay`; both count as a delivery (max_deliver).
   Status nak();
   Status nakWithDelay(std::chrono::milliseconds delay);

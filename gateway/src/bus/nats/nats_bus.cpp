@@ -157,6 +157,8 @@ struct NatsBus::Pending {
   std::shared_ptr<Held> held;
   bool running = false;
   bool done = false;
+  bool indexed = false;  // in due_, under idx_due
+  int64_t idx_due = 0;
 };
 
 struct NatsBus::Part {
@@ -541,12 +543,15 @@ namespace {
 
 // Runs `change` on the current value of `key` (nullopt when absent) and
 // writes the result with compare-and-set, retrying on a concurrent write.
-// `change` returns nullopt to leave the key as it is.
+// `change` returns nullopt to leave the key as it is. `known`, when given,
+// is a value of the key read earlier, tried first instead of a read.
 Status casLoop(
     nats::KeyValue& kv, const std::string& key,
-    const std::function<std::optional<std::string>(const std::optional<std::string>&)>& change) {
+    const std::function<std::optional<std::string>(const std::optional<std::string>&)>& change,
+    const std::optional<nats::KvEntry>* known = nullptr) {
   for (int i = 0; i < kCasTries; ++i) {
-    auto cur = kv.get(key);
+    auto cur =
+        i == 0 && known != nullptr ? Result<std::optional<nats::KvEntry>>(*known) : kv.get(key);
     if (!cur) return cur.status();
     std::optional<std::string> value;
     if (cur.value()) value = cur.value()->value;
@@ -1229,6 +1234,7 @@ void NatsBus::drain(const std::shared_ptr<Part>& part, bool graceful) {
         std::remove_if(ready_.begin(), ready_.end(),
                        [&](const std::shared_ptr<Pending>& x) { return x->held->partition == p; }),
         ready_.end());
+    reindexAll();
     auto running = [&] {
       for (const auto& [k, q] : queues_) {
         for (const auto& x : q) {
@@ -1333,7 +1339,12 @@ void NatsBus::accept(const std::shared_ptr<Part>& part, nats::Message msg) {
     part->held.push_back(held);
   }
   std::lock_guard<std::mutex> lock(dispatch_mutex_);
-  for (auto& p : pendings) queues_[{p->d.target, p->d.order_key}].push_back(std::move(p));
+  for (auto& p : pendings) {
+    QueueKey key{p->d.target, p->d.order_key};
+    auto& q = queues_[key];
+    q.push_back(std::move(p));
+    if (q.size() == 1) indexFront(key);
+  }
   ++wake_generation_;
   dispatch_cv_.notify_all();
 }
@@ -1363,6 +1374,7 @@ void NatsBus::stop(std::chrono::milliseconds grace) {
     dispatch_stop_ = true;
     for (auto& p : ready_) p->running = false;
     ready_.clear();
+    reindexAll();
     dispatch_cv_.notify_all();
     work_cv_.notify_all();
     if (!idle_cv_.wait_for(lock, grace, [&] { return busy_workers_ == 0; })) {
@@ -1403,6 +1415,35 @@ void NatsBus::wake() {
   dispatch_cv_.notify_all();
 }
 
+void NatsBus::indexFront(const QueueKey& key) {
+  auto it = queues_.find(key);
+  if (it == queues_.end() || it->second.empty()) return;
+  const auto& h = it->second.front();
+  if (h->running || h->done) return;
+  if (h->indexed && h->idx_due == h->d.next_attempt_ms) return;
+  unindex(h);
+  h->indexed = true;
+  h->idx_due = h->d.next_attempt_ms;
+  due_[key.first].emplace(h->idx_due, h->d.id, h);
+}
+
+void NatsBus::unindex(const std::shared_ptr<Pending>& p) {
+  if (!p->indexed) return;
+  p->indexed = false;
+  auto it = due_.find(p->d.target);
+  if (it == due_.end()) return;
+  it->second.erase({p->idx_due, p->d.id, p});
+  if (it->second.empty()) due_.erase(it);
+}
+
+void NatsBus::reindexAll() {
+  for (auto& [target, entries] : due_) {
+    for (const auto& e : entries) std::get<2>(e)->indexed = false;
+  }
+  due_.clear();
+  for (const auto& [key, q] : queues_) indexFront(key);
+}
+
 void NatsBus::setTargets(std::map<std::string, TargetOptions> targets) {
   {
     std::lock_guard<std::mutex> lock(dispatch_mutex_);
@@ -1436,36 +1477,40 @@ void NatsBus::dispatcherLoop() {
     int64_t guard_wake = 0;
     if (free > 0) {
       auto budgets = targets_.budgets(now_ms, worker_count_, guard_wake);
+      // Per target, its first deliveries that are due, as many as it may
+      // start; then the earliest of them over all targets.
       std::vector<std::shared_ptr<Pending>> heads;
-      for (auto& [key, q] : queues_) {
-        if (q.empty() || q.front()->running) continue;
-        const auto& h = q.front();
-        if (targets_.disabled(key.first) || !targets_.known(key.first)) continue;
-        if (auto part = h->held->part.lock(); !part || now_ms >= part->valid_until_ms.load()) {
-          continue;  // the lease may be another member's by now
+      std::set<std::string> throttled;
+      for (const auto& [target, entries] : due_) {
+        if (targets_.disabled(target) || !targets_.known(target)) continue;
+        auto b = budgets.find(target);
+        const int budget = b == budgets.end() || b->second < 0 ? free : std::min(free, b->second);
+        int taken = 0;
+        for (const auto& [due, id, h] : entries) {
+          if (due > now_ms) {
+            if (next_due < 0 || due < next_due) next_due = due;
+            break;
+          }
+          if (taken == budget) {
+            if (budget == 0 && targets_.throttled(target, now_ms)) throttled.insert(target);
+            break;
+          }
+          if (auto part = h->held->part.lock(); !part || now_ms >= part->valid_until_ms.load()) {
+            continue;  // the lease may be another member's by now
+          }
+          heads.push_back(h);
+          ++taken;
         }
-        if (h->d.next_attempt_ms > now_ms) {
-          if (next_due < 0 || h->d.next_attempt_ms < next_due) next_due = h->d.next_attempt_ms;
-          continue;
-        }
-        heads.push_back(h);
       }
       std::sort(heads.begin(), heads.end(), [](const auto& a, const auto& b) {
         return std::tie(a->d.next_attempt_ms, a->d.id) < std::tie(b->d.next_attempt_ms, b->d.id);
       });
-      std::set<std::string> throttled;
+      if (heads.size() > static_cast<size_t>(free)) heads.resize(static_cast<size_t>(free));
       for (const auto& h : heads) {
-        if (free == 0) break;
-        auto b = budgets.find(h->d.target);
-        if (b != budgets.end() && b->second == 0) {
-          if (targets_.throttled(h->d.target, now_ms)) throttled.insert(h->d.target);
-          continue;
-        }
+        unindex(h);
         h->running = true;
         ready_.push_back(h);
         targets_.started(h->d.target, now_ms);
-        if (b != budgets.end() && b->second > 0) --b->second;
-        --free;
       }
       if (options_.metrics != nullptr) {
         for (const auto& t : throttled) {
@@ -1504,15 +1549,18 @@ void NatsBus::workerLoop() {
   }
 }
 
-Status NatsBus::updateTrace(const std::string& event_id, const std::function<bool(json&)>& change) {
-  return casLoop(*trace_, nats::kvKey(event_id),
-                 [&](const std::optional<std::string>& cur) -> std::optional<std::string> {
-                   json j = cur ? json::parse(*cur, nullptr, false) : json::object();
-                   if (!j.is_object()) j = json::object();
-                   if (!j.contains("deliveries")) j["deliveries"] = json::array();
-                   if (!change(j)) return std::nullopt;
-                   return j.dump();
-                 });
+Status NatsBus::updateTrace(const std::string& event_id, const std::function<bool(json&)>& change,
+                            const std::optional<nats::KvEntry>* known) {
+  return casLoop(
+      *trace_, nats::kvKey(event_id),
+      [&](const std::optional<std::string>& cur) -> std::optional<std::string> {
+        json j = cur ? json::parse(*cur, nullptr, false) : json::object();
+        if (!j.is_object()) j = json::object();
+        if (!j.contains("deliveries")) j["deliveries"] = json::array();
+        if (!change(j)) return std::nullopt;
+        return j.dump();
+      },
+      known);
 }
 
 void NatsBus::runDelivery(const std::shared_ptr<Pending>& p) {
@@ -1630,37 +1678,44 @@ void NatsBus::runDelivery(const std::shared_ptr<Pending>& p) {
     }
   }
   if (stored) {
-    auto s = updateTrace(d.event_id, [&](json& j) {
-      if (j.value("erased", false)) return false;
-      if (!j.contains("seq")) j["seq"] = p->held->seq;
-      bool found = false;
-      for (const auto& x : j["deliveries"]) found = found || x.value("n", int64_t{-1}) == p->index;
-      if (!found) {
-        j["deliveries"].push_back({{"n", p->index},
-                                   {"id", d.id},
-                                   {"route", d.route_id},
-                                   {"target", d.target},
-                                   {"action", d.action},
-                                   {"order_key", d.order_key},
-                                   {"state", "pending"},
-                                   {"created_ms", d.created_ms},
-                                   {"updated_ms", d.created_ms},
-                                   {"attempts", json::array()}});
-      }
-      for (auto& x : j["deliveries"]) {
-        if (x.value("n", int64_t{-1}) != p->index) continue;
-        found = true;
-        x["attempts"].push_back(attemptJson(info));
-        x["state"] = state;
-        x["dead_reason"] = dead_reason;
-        x["updated_ms"] = end_ms;
-        x["message"] = message;
-        if (!result.provider_message_id.empty()) {
-          x["provider_message_id"] = result.provider_message_id;
-        }
-      }
-      return found;
-    });
+    // The trace read before the attempt is tried first: one read less
+    // unless another delivery of the event wrote it meanwhile.
+    const std::optional<nats::KvEntry>* known = trace ? &trace.value() : nullptr;
+    auto s = updateTrace(
+        d.event_id,
+        [&](json& j) {
+          if (j.value("erased", false)) return false;
+          if (!j.contains("seq")) j["seq"] = p->held->seq;
+          bool found = false;
+          for (const auto& x : j["deliveries"])
+            found = found || x.value("n", int64_t{-1}) == p->index;
+          if (!found) {
+            j["deliveries"].push_back({{"n", p->index},
+                                       {"id", d.id},
+                                       {"route", d.route_id},
+                                       {"target", d.target},
+                                       {"action", d.action},
+                                       {"order_key", d.order_key},
+                                       {"state", "pending"},
+                                       {"created_ms", d.created_ms},
+                                       {"updated_ms", d.created_ms},
+                                       {"attempts", json::array()}});
+          }
+          for (auto& x : j["deliveries"]) {
+            if (x.value("n", int64_t{-1}) != p->index) continue;
+            found = true;
+            x["attempts"].push_back(attemptJson(info));
+            x["state"] = state;
+            x["dead_reason"] = dead_reason;
+            x["updated_ms"] = end_ms;
+            x["message"] = message;
+            if (!result.provider_message_id.empty()) {
+              x["provider_message_id"] = result.provider_message_id;
+            }
+          }
+          return found;
+        },
+        known);
     if (!s.isOk()) {
       log::error(kLog, "cannot store a delivery result",
                  {{"delivery_id", d.id}, {"reason", s.message()}});
@@ -1686,6 +1741,7 @@ void NatsBus::runDelivery(const std::shared_ptr<Pending>& p) {
     p->d.attempts = result.outcome == Outcome::kDisable ? d.attempts : attempt;
     p->d.next_attempt_ms = next_ms;
     p->running = false;
+    indexFront({p->d.target, p->d.order_key});
     ++wake_generation_;
     dispatch_cv_.notify_all();
     return;
@@ -1700,11 +1756,17 @@ void NatsBus::finish(const std::shared_ptr<Pending>& p) {
     p->running = false;
     if (!p->done) {
       p->done = true;
-      auto it = queues_.find({p->d.target, p->d.order_key});
+      unindex(p);
+      const QueueKey key{p->d.target, p->d.order_key};
+      auto it = queues_.find(key);
       if (it != queues_.end()) {
         auto& q = it->second;
         q.erase(std::remove(q.begin(), q.end(), p), q.end());
-        if (q.empty()) queues_.erase(it);
+        if (q.empty()) {
+          queues_.erase(it);
+        } else {
+          indexFront(key);
+        }
       }
       ack = --p->held->remaining == 0;
     }
@@ -1723,7 +1785,7 @@ void NatsBus::finish(const std::shared_ptr<Pending>& p) {
   std::lock_guard<std::mutex> lock(part->mu);
   if (p->held->acked) return;
   p->held->acked = true;
-  if (auto s = p->held->msg.ack(); !s.isOk()) {
+  if (auto s = p->held->msg.ackNoWait(); !s.isOk()) {
     log::warn(kLog, "cannot ack an event message; it comes back and is skipped",
               {{"event_id", p->d.event_id}, {"reason", s.message()}});
   }

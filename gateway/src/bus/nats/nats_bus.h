@@ -19,8 +19,12 @@
 // lease in <S>_lease, renewed every lease/3; members share the partitions
 // evenly). The owner keeps the partition's deliveries in memory, one queue
 // per (target, conversation), retries with the target's policy, and acks an
-// event's message only when all its deliveries are done or dead; until then
-// it extends the message's ack wait. A dead owner's unacked messages come
+// event's message only when all its deliveries are done or dead (without
+// waiting for the server's confirmation: the trace says what is done, so a
+// lost ack only brings the message back to be skipped); until then it
+// extends the message's ack wait. The dispatcher reads a due index (each
+// queue's first delivery, by target and due time), so a pass costs what it
+// starts, not the number of conversations waiting. A dead owner's unacked messages come
 // back after the ack wait to the next owner, which first collects them
 // (every message still pending when it took over) and then goes on in stream
 // order, so a conversation stays in order across the failover. A message
@@ -39,6 +43,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -131,7 +136,8 @@ class NatsBus final : public Bus {
  private:
   struct Held;     // an event message held by its partition's owner
   struct Pending;  // one delivery of a held message
-  struct Part;     // an owned partition
+  using QueueKey = std::pair<std::string, std::string>;  // (target, order key)
+  struct Part;                                           // an owned partition
   struct TimerEntry {
     Timer timer;
     uint64_t revision = 0;
@@ -158,8 +164,11 @@ class NatsBus final : public Bus {
   // Reads <S>_DLQ (all of it: dead letters are few).
   Result<std::vector<DeadLetter>> readDeadLetters();
   // Changes the trace record of `event_id` with `change` (compare-and-set).
+  // `known`: a value of the trace read earlier, tried first (one read less
+  // when nobody wrote it since).
   Status updateTrace(const std::string& event_id,
-                     const std::function<bool(nlohmann::json&)>& change);
+                     const std::function<bool(nlohmann::json&)>& change,
+                     const std::optional<nats::KvEntry>* known = nullptr);
   std::map<std::string, Conversation> allConversations();
   Result<ContactData> selectContact(const std::string& contact,
                                     std::map<std::string, uint64_t>* event_seqs);
@@ -182,6 +191,12 @@ class NatsBus final : public Bus {
   void workerLoop();
   void runDelivery(const std::shared_ptr<Pending>& p);
   void finish(const std::shared_ptr<Pending>& p);
+  // The due index (under dispatch_mutex_): the first delivery of each queue,
+  // when it is not running, by target and then (next attempt, id), so that a
+  // dispatch pass reads only what it can start instead of every queue.
+  void indexFront(const QueueKey& key);
+  void unindex(const std::shared_ptr<Pending>& p);
+  void reindexAll();
   void wake();
   int64_t now() const;
 
@@ -220,8 +235,9 @@ class NatsBus final : public Bus {
   // Dispatch (all under dispatch_mutex_).
   mutable std::mutex dispatch_mutex_;
   std::condition_variable dispatch_cv_, work_cv_, idle_cv_;
-  using QueueKey = std::pair<std::string, std::string>;  // (target, order key)
   std::map<QueueKey, std::deque<std::shared_ptr<Pending>>> queues_;
+  using DueEntry = std::tuple<int64_t, int64_t, std::shared_ptr<Pending>>;  // (due, id, delivery)
+  std::map<std::string, std::set<DueEntry>> due_;                           // by target
   std::deque<std::shared_ptr<Pending>> ready_;
   Targets targets_;  // options, guards, disabled marks, attempts in flight
   int busy_workers_ = 0;
