@@ -139,6 +139,8 @@ class Bench:
         }
         for k, v in (extra or {}).items():
             cfg[k] = {**cfg.get(k, {}), **v} if isinstance(v, dict) else v
+        if cfg["bus"].get("backend") == "nats" and "workers" not in (extra or {}).get("bus", {}):
+            del cfg["bus"]["workers"]  # the NATS default (16), as a user gets it
         path = os.path.join(d, "config.json")
         with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
@@ -1075,7 +1077,8 @@ def render_nats(r):
         f"200 (`sanjog_loadgen hello`). Load: `wrk -t6 -c60 -d{secs}s`, each request a "
         f"distinct pre-signed webhook (~{f(n['body_bytes'])} bytes, 10,000 conversations); "
         "wrk thread i sends to sanjogd i mod n, so 1, 2 or 3 sanjogd get 60, 30 or 20 "
-        "connections each. The embedded bus is SQLite with `storage.sync=full` (fsync per "
+        "connections each. Each bus has its default delivery workers (embedded 4, NATS 16). "
+        "The embedded bus is SQLite with `storage.sync=full` (fsync per "
         "group commit); the NATS rows use `\"partitions\": "
         f"{n['partitions']}, \"ack_wait\": \"30s\"`, a new nats-server for each set-up "
         "(default file store: a publish is acknowledged before it is fsynced, the server syncs "

@@ -77,9 +77,12 @@ struct StorageConfig {
   int64_t max_bytes = 0;                   // database size limit, 0 = none
 };
 
+// Delivery workers when bus.workers is not set and the backend is nats.
+inline constexpr int kNatsDefaultWorkers = 16;
+
 struct BusConfig {
   std::string backend = "embedded";
-  int workers = 4;  // delivery worker threads
+  int workers = 4;  // delivery worker threads (kNatsDefaultWorkers on NATS)
   // NATS JetStream (backend "nats").
   std::vector<std::string> urls{"nats://127.0.0.1:4222"};
   std::string stream = "SANJOG";

@@ -211,6 +211,17 @@ TEST(ConfigLoader, NatsBusSettings) {
   EXPECT_EQ(std::get<Config>(d).bus.urls, std::vector<std::string>{"nats://127.0.0.1:4222"});
   EXPECT_EQ(std::get<Config>(d).bus.stream, "SANJOG");
   EXPECT_EQ(std::get<Config>(d).bus.partitions, 16);
+  EXPECT_EQ(std::get<Config>(d).bus.workers, kNatsDefaultWorkers) << "more workers on NATS";
+  EXPECT_EQ(bus.workers, kNatsDefaultWorkers);
+  defaults["bus"]["workers"] = 6;
+  auto set = ConfigLoader::load(defaults.dump(), "t.json", lookup());
+  ASSERT_TRUE(std::holds_alternative<Config>(set)) << dump(std::get<1>(set));
+  EXPECT_EQ(std::get<Config>(set).bus.workers, 6) << "a set value wins";
+  auto embedded = nlohmann::json::parse(kValid, nullptr, true, true);
+  embedded.erase("bus");
+  auto e = ConfigLoader::load(embedded.dump(), "t.json", lookup());
+  ASSERT_TRUE(std::holds_alternative<Config>(e)) << dump(std::get<1>(e));
+  EXPECT_EQ(std::get<Config>(e).bus.workers, 4);
 
   auto bad = c;
   bad["bus"]["replicas"] = 2;
