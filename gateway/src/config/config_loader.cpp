@@ -457,6 +457,19 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
       c.instances.push_back(std::move(ic));
     }
   }
+  // On NATS the retention is the event stream's max_age: JetStream drops an
+  // older event even while a delivery of it is still retried (the embedded
+  // bus never deletes pending work). Refused rather than lost.
+  if (c.bus.backend == "nats" && c.storage.retention.count() > 0) {
+    for (size_t i = 0; i < c.instances.size(); ++i) {
+      const auto& retry = c.instances[i].retry;
+      if (retry.max_age < c.storage.retention) continue;
+      errors.push_back({c.instances[i].id, "/instances/" + std::to_string(i) + "/retry/max_age",
+                        "on the nats bus must be shorter than storage.retention (" +
+                            std::to_string(c.storage.retention.count()) +
+                            " s): JetStream would drop events still being retried"});
+    }
+  }
   if (doc.contains("routes")) {
     for (size_t i = 0; i < doc["routes"].size(); ++i) {
       const auto& r = doc["routes"][i];

@@ -241,6 +241,24 @@ TEST(ConfigLoader, NatsBusValuesTheSchemaCannotCheck) {
   EXPECT_TRUE(hasError(errors, "", "/bus/ack_wait", "at least 1s")) << dump(errors);
 }
 
+// On NATS the retention is the stream's max_age: a target that may retry
+// longer than that would see its events dropped mid-retry.
+TEST(ConfigLoader, NatsRetentionMustOutlastEveryRetry) {
+  auto c = nlohmann::json::parse(kValid, nullptr, true, true);
+  c["bus"] = {{"backend", "nats"}};
+  c["storage"]["retention"] = "2h";
+  auto errors = errorsOf(c.dump());
+  // a: the default retry max_age (1 day); b: 1h30m, inside the retention.
+  EXPECT_TRUE(hasError(errors, "a", "/instances/0/retry/max_age", "storage.retention (7200 s)"))
+      << dump(errors);
+  EXPECT_FALSE(hasError(errors, "b", "/instances/1/retry/max_age")) << dump(errors);
+  c["storage"]["retention"] = "0s";  // keeps everything
+  EXPECT_TRUE(errorsOf(c.dump()).empty()) << dump(errorsOf(c.dump()));
+  c["storage"]["retention"] = "2h";
+  c["bus"]["backend"] = "embedded";  // never deletes pending work
+  EXPECT_TRUE(errorsOf(c.dump()).empty()) << dump(errorsOf(c.dump()));
+}
+
 TEST(ConfigLoader, ReliabilityAndSecuritySettings) {
   auto c = nlohmann::json::parse(kValid, nullptr, true, true);
   c["server"]["limits"] = {
