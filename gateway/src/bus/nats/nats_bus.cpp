@@ -255,15 +255,19 @@ Status NatsBus::initialize() {
   auto& js = conn_->jetstream();
   const auto& S = options_.stream;
   // Stream and bucket creation races with other members starting at the
-  // same time and with a cluster still electing its leaders: retry a while.
+  // same time and with a cluster still electing its leaders: each step is
+  // retried for up to connect_wait. The wait is per step, not one deadline
+  // for the whole set-up, so that a start that keeps making progress (a new
+  // 3-node cluster electing a leader for each of the 25 replicated streams,
+  // buckets and consumers) does not fail, while one that is stuck still
+  // does after connect_wait.
   auto withRetry = [&](const std::function<Status()>& fn) {
-    Status s;
-    for (int i = 0; i < 40; ++i) {
-      s = fn();
-      if (s.isOk() || std::chrono::steady_clock::now() >= deadline) return s;
+    const auto step_deadline = std::chrono::steady_clock::now() + options_.connect_wait;
+    while (true) {
+      Status s = fn();
+      if (s.isOk() || std::chrono::steady_clock::now() >= step_deadline) return s;
       std::this_thread::sleep_for(250ms);  // JetStream not ready yet; bounded by the deadline
     }
-    return s;
   };
   nats::StreamSpec events;
   events.name = S;
@@ -320,7 +324,7 @@ Status NatsBus::initialize() {
   timer_watch_thread_ = std::thread([this] { timerWatchLoop(); });
   {
     std::unique_lock<std::mutex> lock(timers_mutex_);
-    timers_cv_.wait_until(lock, deadline, [&] { return timers_loaded_; });
+    timers_cv_.wait_for(lock, options_.connect_wait, [&] { return timers_loaded_; });
   }
   leaseTick();  // joins the cluster at once (partitions are taken when started)
   lease_thread_ = std::thread([this] { leaseLoop(); });
