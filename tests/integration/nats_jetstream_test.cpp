@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -17,12 +19,14 @@
 #include <vector>
 
 #include "bus/nats/jetstream.h"
+#include "bus/nats/nats_bus.h"
 #include "support/nats_cluster.h"
 
 namespace {
 
 namespace nats = sanjog::bus::nats;
 using sanjog::Code;
+using sanjog::bus::NatsBus;
 using sanjog::testing::NatsCluster;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -884,6 +888,66 @@ TEST(NatsConnection, OpenWithoutAServerRetriesInTheBackground) {
   EXPECT_EQ(refused.status().code(), Code::kUnavailable);
   EXPECT_EQ(refused.status().message().rfind("nats: connect to nats://127.0.0.1:1: ", 0), 0u)
       << refused.status().message();
+}
+
+// A server that requires TLS, with a certificate from a private CA: the
+// connection verifies it, so it fails without the CA and works with it as
+// ca_file (sanjogd passes outbound.ca_file).
+TEST(NatsTls, TheServerCertificateIsVerifiedAgainstCaFile) {
+  if (!NatsCluster::installed()) GTEST_SKIP() << NatsCluster::notInstalledReason();
+  char tmpl[] = "/tmp/sanjog-nats-tls-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::filesystem::path dir = tmpl;
+  const std::string d = dir.string();
+  const std::string script =
+      "cd '" + d +
+      "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+      "-days 2 -subj /CN=sanjog-test-ca && openssl req -newkey rsa:2048 -nodes -keyout srv.key "
+      "-out srv.csr -subj /CN=127.0.0.1 && echo subjectAltName=IP:127.0.0.1 > ext.cnf "
+      "&& openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+      "-days 2 -extfile ext.cnf";
+  ASSERT_EQ(std::system((script + " >/dev/null 2>&1").c_str()), 0) << script;
+  {
+    NatsCluster cluster(1);
+    cluster.setTls(d + "/srv.pem", d + "/srv.key");
+    ASSERT_TRUE(cluster.start());
+    nats::Options options;
+    options.urls = {cluster.clientUrl(0)};
+    options.retry_on_failed_connect = false;
+    auto untrusted = nats::Connection::open(options);
+    ASSERT_FALSE(untrusted) << "a certificate from an unknown CA was accepted";
+    EXPECT_NE(untrusted.status().message().find("SSL"), std::string::npos)
+        << untrusted.status().message();
+    options.ca_file = d + "/ca.pem";
+    auto trusted = nats::Connection::open(options);
+    ASSERT_TRUE(trusted) << trusted.status().toString();
+    nats::StreamSpec spec;
+    spec.name = "TLS";
+    spec.subjects = {"TLS.>"};
+    ASSERT_TRUE((*trusted)->jetstream().ensureStream(spec).isOk());
+    auto ack = (*trusted)->jetstream().publish(out("TLS.a", "over TLS"), "TLS");
+    ASSERT_TRUE(ack) << ack.status().toString();
+    EXPECT_EQ(ack->sequence, 1u);
+    options.ca_file = d + "/missing.pem";
+    auto missing = nats::Connection::open(options);
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.status().message().find("nats:"), std::string::npos);
+    // The bus (what sanjogd opens) says why it could not connect.
+    NatsBus::Options bus;
+    bus.urls = {cluster.clientUrl(0)};
+    bus.stream = "TLSBUS";
+    bus.connect_wait = 500ms;
+    auto refused = NatsBus::open(bus);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.status().message().find("no server answered"), std::string::npos);
+    EXPECT_NE(refused.status().message().find("SSL"), std::string::npos)
+        << refused.status().message();
+    bus.ca_file = d + "/ca.pem";
+    bus.connect_wait = 10s;
+    auto opened = NatsBus::open(bus);
+    ASSERT_TRUE(opened) << opened.status().toString();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -138,6 +138,9 @@ void NatsCluster::writeConfig(int i) const {
        << "  max_memory_store: 64MB\n"
        << "  max_file_store: 1GB\n"
        << "}\n";
+  if (!tls_cert_.empty()) {
+    conf << "tls {\n  cert_file: \"" << tls_cert_ << "\"\n  key_file: \"" << tls_key_ << "\"\n}\n";
+  }
   if (nodes_.size() > 1) {
     conf << "cluster {\n"
          << "  name: sanjog-test\n"

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sanjog::testing {
@@ -37,6 +38,13 @@ class NatsCluster {
   static bool installed() { return !serverPath().empty(); }
   // Why a test skips: for GTEST_SKIP() when !installed().
   static std::string notInstalledReason();
+
+  // Clients must use TLS with this certificate and key (PEM files); call
+  // before start().
+  void setTls(std::string cert_file, std::string key_file) {
+    tls_cert_ = std::move(cert_file);
+    tls_key_ = std::move(key_file);
+  }
 
   // Starts every node and waits until the cluster is ready (waitReady).
   ::testing::AssertionResult start(std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -75,6 +83,7 @@ class NatsCluster {
     int cluster_port = -1;  // picked before the first start (cluster only)
   };
   void writeConfig(int i) const;
+  std::string tls_cert_, tls_key_;
   void terminate(int i, int signal);  // signal, then reap
   void reap(int i);                   // waitpid, SIGKILL after 15 s
   std::filesystem::path dir_;

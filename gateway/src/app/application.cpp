@@ -433,6 +433,7 @@ int SanjogApp::serve(config::Config cfg) {
     bus::NatsBus::Options o;
     o.urls = cfg.bus.urls;
     o.credentials_file = cfg.bus.credentials;
+    o.ca_file = cfg.outbound.ca_file;
     o.stream = cfg.bus.stream;
     o.replicas = cfg.bus.replicas;
     o.partitions = cfg.bus.partitions;

@@ -922,6 +922,9 @@ Result<std::unique_ptr<Connection>> Connection::open(const Options& options) {
     s = natsOptions_SetUserCredentialsFromFiles(opts.get(), options.credentials_file.c_str(),
                                                 nullptr);
   }
+  if (s == NATS_OK && !options.ca_file.empty()) {
+    s = natsOptions_LoadCATrustedCertificates(opts.get(), options.ca_file.c_str());
+  }
   if (s != NATS_OK) return toStatus(what, s);
 
   s = natsConnection_Connect(&conn->nc_, opts.get());

@@ -64,7 +64,11 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 struct Options {
   std::vector<std::string> urls;  // "nats://host:port", at least one
   std::string credentials_file;   // .creds (user JWT + NKey seed), "" for none
-  std::string name = "sanjog";    // connection name shown by the server
+  // TLS: used whenever the server asks for it (tls {} in its config) or a
+  // URL says tls://; the server's certificate is verified against the
+  // system's trust store plus these certificates (PEM), "" for none.
+  std::string ca_file;
+  std::string name = "sanjog";  // connection name shown by the server
   std::chrono::milliseconds connect_timeout{2000};
   // Pause before trying the same server again; reconnects never give up.
   std::chrono::milliseconds reconnect_wait{500};

@@ -236,6 +236,7 @@ Status NatsBus::initialize() {
   nats::Options o;
   o.urls = options_.urls;
   o.credentials_file = options_.credentials_file;
+  o.ca_file = options_.ca_file;
   o.name = "sanjogd " + member_;
   o.retry_on_failed_connect = true;
   // A call that hangs must not outlive a lease renewal period.
@@ -246,9 +247,17 @@ Status NatsBus::initialize() {
   const auto deadline = std::chrono::steady_clock::now() + options_.connect_wait;
   while (!conn_->connected()) {
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status(Code::kUnavailable, "nats: no server answered within " +
-                                            std::to_string(options_.connect_wait.count()) +
-                                            " ms at " + options_.urls.front());
+      // The background connect does not say why it fails (refused, a TLS
+      // certificate that does not verify, credentials): one plain attempt
+      // does.
+      nats::Options probe = o;
+      probe.retry_on_failed_connect = false;
+      auto tried = nats::Connection::open(probe);
+      return Status(Code::kUnavailable,
+                    "nats: no server answered within " +
+                        std::to_string(options_.connect_wait.count()) + " ms at " +
+                        options_.urls.front() +
+                        (tried ? std::string() : " (" + tried.status().message() + ")"));
     }
     std::this_thread::sleep_for(20ms);  // polling the connection state, bounded by the deadline
   }

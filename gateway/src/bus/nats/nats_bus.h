@@ -60,6 +60,7 @@ class NatsBus final : public Bus {
   struct Options {
     std::vector<std::string> urls;  // nats://host:port, at least one
     std::string credentials_file;   // "" for none
+    std::string ca_file;            // extra trust anchors for TLS (PEM), "" for none
     std::string stream = "SANJOG";  // names the streams, buckets and subjects
     int replicas = 1;               // of every stream and bucket (1, 3 or 5)
     int partitions = 16;
