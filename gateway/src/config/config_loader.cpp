@@ -352,9 +352,9 @@ Config toConfig(const nlohmann::json& doc, Errors& errors) {
   if (doc.contains("bus")) {
     const auto& b = doc["bus"];
     c.bus.backend = b.value("backend", c.bus.backend);
-    // On NATS an attempt also waits for three round trips to the server
-    // (trace read, result write, ack), so more workers keep deliveries up
-    // with ingest (docs/performance.md, NATS backend).
+    // On NATS an attempt also waits for two round trips to the server
+    // (trace read, result write), so more workers keep deliveries up with
+    // ingest (docs/performance.md, NATS backend).
     c.bus.workers =
         b.value("workers", c.bus.backend == "nats" ? kNatsDefaultWorkers : c.bus.workers);
     if (b.contains("url")) {

@@ -24,10 +24,11 @@
 // lost ack only brings the message back to be skipped); until then it
 // extends the message's ack wait. The dispatcher reads a due index (each
 // queue's first delivery, by target and due time), so a pass costs what it
-// starts, not the number of conversations waiting. A dead owner's unacked messages come
-// back after the ack wait to the next owner, which first collects them
-// (every message still pending when it took over) and then goes on in stream
-// order, so a conversation stays in order across the failover. A message
+// starts, not the number of conversations waiting. A dead owner's unacked
+// messages come back after the ack wait to the next owner, which first
+// collects them (every message still pending when it took over) and then
+// goes on in stream order, so a conversation stays in order across the
+// failover. A message
 // that reached the consumer's max_deliver (its owners died on it) becomes
 // a dead letter ("max_deliver") instead of being tried again.
 //
@@ -137,8 +138,8 @@ class NatsBus final : public Bus {
  private:
   struct Held;     // an event message held by its partition's owner
   struct Pending;  // one delivery of a held message
+  struct Part;     // an owned partition
   using QueueKey = std::pair<std::string, std::string>;  // (target, order key)
-  struct Part;                                           // an owned partition
   struct TimerEntry {
     Timer timer;
     uint64_t revision = 0;
